@@ -1,0 +1,1 @@
+"""Embedders (sentence-transformers by default, a static model2vec tier for large pools) and their cache."""

@@ -1,0 +1,1 @@
+"""Stages, the run directory, budgets and the pipeline that ties them together."""

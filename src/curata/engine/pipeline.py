@@ -1,0 +1,235 @@
+"""Run stages in order with per-stage caching in the run directory, so a killed run resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from curata.embed.base import EmbedStep, Embedder
+from curata.embed.cache import EmbeddingCache
+from curata.engine.atomic import write_json, write_lines
+from curata.engine.context import RunContext
+from curata.engine.read import Read
+from curata.engine.run_dir import RunDir
+from curata.engine.select import Select
+from curata.engine.stage import Scorer, Selector
+from curata.errors import ConfigError
+from curata.pool import Pool, Rejection
+
+log = logging.getLogger("curata")
+
+
+def _h(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunResult:
+    pool: Pool
+    records: pd.DataFrame
+    accounting: dict
+    selection: object = None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, dict] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @property
+    def selected_ids(self) -> list[str]:
+        df = self.records
+        return df.loc[df["status"] == "selected", "id"].tolist()
+
+
+class Pipeline:
+    """``Pipeline([Read(...), embedder, scorers..., Select(...)]).run()``.
+
+    Every stage is optional but the order is fixed: read → embed → scorers/dedup/cluster → select.
+    With ``run_dir`` each finished stage is stored with a key that chains the input hash and every
+    upstream stage's parameters; a re-run loads what still matches and computes only the rest.
+    """
+
+    def __init__(self, stages: list, run_dir: str | Path | None = None, seed: int = 0, progress: bool = True,
+                 target=None, config: dict | None = None):
+        self.reader: Read | None = None
+        self.embedder: Embedder | None = None
+        self.scorers: list[Scorer] = []
+        self.select: Select | None = None
+        for st in stages:
+            if isinstance(st, Read):
+                self.reader = st
+            elif isinstance(st, Embedder):
+                self.embedder = st
+            elif isinstance(st, Scorer):
+                self.scorers.append(st)
+            elif isinstance(st, Select):
+                self.select = st
+            elif isinstance(st, Selector):
+                self.select = Select(st)
+            else:
+                raise ConfigError("stages", f"{st!r} is not a pipeline stage",
+                                  "use Read, an embedder, scorers and Select")
+        self.run_dir = RunDir(run_dir) if run_dir is not None else None
+        self.seed, self.progress, self.target, self.config = seed, progress, target, config
+        self.timings: dict[str, dict] = {}
+        self.notes: list[str] = []
+
+    # ---------------------------------------------------------------------------------------------------
+    def _needs_embeddings(self) -> bool:
+        sel = self.select.selector if self.select else None
+        return self.embedder is not None or any(s.needs_embeddings for s in self.scorers) or \
+            bool(getattr(sel, "needs_embeddings", False))
+
+    def _timed(self, name: str, cached: bool, seconds: float, **extra) -> None:
+        self.timings[name] = {"seconds": round(seconds, 3), "cached": cached, **extra}
+        if self.progress:
+            log.info("  %-22s %s %.1fs", name, "cached " if cached else "done   ", seconds)
+
+    def _read(self, data, which: str = "pool", known_labels=None, task=None) -> tuple[Pool, str]:
+        t0 = time.perf_counter()
+        if isinstance(data, Pool):
+            return data, _h(which, pd.util.hash_pandas_object(data.df.drop(columns=["raw"]), index=False)
+                            .to_numpy().tobytes().hex()[:64])
+        if isinstance(data, (str, Path)):
+            data = Read(data)
+        if not isinstance(data, Read):
+            from curata.io.fields import pool_from_records
+            pool = pool_from_records(data, known_labels=known_labels)
+            return pool, _h(which, json.dumps(pool.df["raw"].tolist()))
+        key = _h(which, data.fingerprint(), json.dumps(known_labels), str(task))
+        stage = f"read-{which}"
+        if self.run_dir is not None:
+            cols = self.run_dir.load_stage(0 if which == "pool" else 99, stage, key)
+            if cols is not None:
+                meta = json.loads((self.run_dir.root / "stages" / f"{0 if which == 'pool' else 99:02d}-{stage}"
+                                   / "done.json").read_text())
+                rejected = [Rejection(**r) for r in meta["rejected"]]
+                pool = Pool(df=cols, task=meta["task"], label_names=meta["label_names"], rejected=rejected,
+                            input_format=meta["input_format"], header=meta["header"])
+                self._timed(stage, True, time.perf_counter() - t0)
+                return pool, key
+        pool = data.load(known_labels=known_labels, progress=self.progress, task=task)
+        if self.run_dir is not None:
+            self.run_dir.save_stage(0 if which == "pool" else 99, stage, key, pool.df, time.perf_counter() - t0, {
+                "task": pool.task, "label_names": pool.label_names, "input_format": pool.input_format,
+                "header": pool.header, "rejected": [r.to_json() for r in pool.rejected]})
+        self._timed(stage, False, time.perf_counter() - t0, records=pool.n_in)
+        return pool, key
+
+    def embed_step(self) -> EmbedStep:
+        if self.embedder is None:
+            from curata.embed.sentence_transformer import SentenceTransformerEmbedder
+            self.embedder = SentenceTransformerEmbedder()
+        cache = EmbeddingCache(self.run_dir.cache_dir, self.embedder.model_key) if self.run_dir else None
+        return EmbedStep(self.embedder, cache, progress=self.progress)
+
+    def prepare(self, data=None, target=None) -> tuple[Pool, RunContext, str]:
+        """Read, embed and score: everything but selection. Returns (pool, context, chain key)."""
+        self.timings, self.notes = {}, []
+        data = data if data is not None else self.reader
+        if data is None:
+            raise ConfigError("input", "no pool given", "pass a dataset to run() or put a Read stage first")
+        pool, key = self._read(data)
+        ctx = RunContext(run_dir=self.run_dir, seed=self.seed, progress=self.progress)
+        target = target if target is not None else self.target
+        if target is not None:
+            ctx.target, tkey = self._read(target, "target", task=pool.task)
+            key = _h(key, tkey)
+        if self._needs_embeddings():
+            t0 = time.perf_counter()
+            step = self.embed_step()
+            step.pool(pool, desc="embed pool")
+            if ctx.target is not None:
+                step.pool(ctx.target, desc="embed target")
+            ctx.embedder = step
+            key = _h(key, self.embedder.fingerprint())
+            self._timed("embed", step.stats.get("encoded", 0) == 0, time.perf_counter() - t0, **step.stats)
+        for i, scorer in enumerate(self.scorers, start=1):
+            key = _h(key, scorer.fingerprint())
+            skip = self._skip_reason(scorer, pool, ctx)
+            if skip:
+                if not getattr(scorer, "optional", False):
+                    raise ConfigError(f"scorers.{scorer.name}", skip, "remove it or give what it needs")
+                self.notes.append(f"scorer {scorer.name} skipped: {skip}")
+                log.warning("scorer %s skipped: %s", scorer.name, skip)
+                continue
+            t0 = time.perf_counter()
+            cols = self.run_dir.load_stage(i, scorer.name, key) if self.run_dir else None
+            cached = cols is not None
+            if cols is None:
+                cols = scorer.score(pool, ctx)
+                if len(cols) != len(pool):
+                    raise RuntimeError(f"scorer {scorer.name} returned {len(cols)} rows for {len(pool)} records")
+                if self.run_dir is not None:
+                    self.run_dir.save_stage(i, scorer.name, key, cols.reset_index(drop=True),
+                                            time.perf_counter() - t0)
+            for c in cols.columns:
+                pool.df[c] = cols[c].to_numpy()
+            self._timed(scorer.name, cached, time.perf_counter() - t0)
+        return pool, ctx, key
+
+    @staticmethod
+    def _skip_reason(scorer: Scorer, pool: Pool, ctx: RunContext) -> str | None:
+        if scorer.needs_labels and not pool.has_labels:
+            return "the pool has no labels"
+        if scorer.needs_labels and len(pool.label_names or []) < 2:
+            return "the pool has fewer than two labels"
+        if scorer.needs_target and ctx.target is None:
+            return "no target set was given (--target)"
+        return None
+
+    def run(self, data=None, target=None) -> RunResult:
+        from curata.io.writers import accounting, accounting_line, records_table, write_outputs, write_summary
+
+        t_start = time.perf_counter()
+        if self.run_dir is not None and self.config is not None:
+            import yaml
+            from curata.engine.atomic import write_text
+            write_text(self.run_dir.path("config.yaml"), yaml.safe_dump(self.config, sort_keys=False))
+        pool, ctx, key = self.prepare(data, target)
+        select_cols, result = None, None
+        if self.select is not None:
+            t0 = time.perf_counter()
+            key = _h(key, self.select.fingerprint(), str(self.seed))
+            cached = self.run_dir.load_stage(len(self.scorers) + 1, "select", key) if self.run_dir else None
+            if cached is not None:
+                select_cols = cached
+                meta = json.loads((self.run_dir.root / "stages" / f"{len(self.scorers) + 1:02d}-select" /
+                                   "done.json").read_text())
+                self.notes.extend(meta.get("notes", []))
+                result = meta.get("selector")
+            else:
+                notes: list[str] = []
+                select_cols, res = self.select.run(pool, ctx, notes)
+                self.notes.extend(notes)
+                result = {"describe": res.describe, "summary": res.summary, "n_log": len(res.log)}
+                if self.run_dir is not None:
+                    if res.log:
+                        write_lines(self.run_dir.path("bandit_log.jsonl"), (json.dumps(x) for x in res.log))
+                    self.run_dir.save_stage(len(self.scorers) + 1, "select", key, select_cols,
+                                            time.perf_counter() - t0, {"notes": notes, "selector": result})
+            self._timed("select", cached is not None, time.perf_counter() - t0)
+        records = records_table(pool, select_cols)
+        acc = accounting(pool, select_cols)
+        if self.run_dir is not None:
+            t0 = time.perf_counter()
+            write_outputs(self.run_dir, pool, select_cols, records)
+            self._timed("write", False, time.perf_counter() - t0)
+            write_summary(self.run_dir, {"accounting": acc, "accounting_line": accounting_line(acc),
+                                         "budget": str(self.select.budget) if self.select else None,
+                                         "selector": result, "notes": self.notes, "task": pool.task,
+                                         "labels": pool.label_names, "timings": self.timings,
+                                         "seconds": round(time.perf_counter() - t_start, 3)})
+        self._write_manifest(data, target)
+        return RunResult(pool=pool, records=records, accounting=acc, selection=result, notes=self.notes,
+                         timings=self.timings, run_dir=self.run_dir.root if self.run_dir else None)
+
+    def _write_manifest(self, data, target) -> None:
+        if self.run_dir is None:
+            return
+        from curata.engine.manifest import manifest
+        write_json(self.run_dir.path("manifest.json"), manifest(self, data, target))

@@ -1,0 +1,1 @@
+"""Scorers: each adds ``<name>_score`` columns (and helper columns) to the pool; none selects."""
