@@ -1,0 +1,1 @@
+"""Clustering: scorers that assign every record a cluster, for balanced and bandit selection."""

@@ -1,0 +1,1 @@
+"""Deduplication: scorers that mark exact and near duplicates of earlier records (the first is kept)."""

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from curata.dedup.near import NearDuplicateScorer
+
+
+def at(deg):
+    r = np.deg2rad(deg)
+    return [np.cos(r), np.sin(r)]
+
+
+T1 = np.rad2deg(np.arccos(0.97))
+T3 = T1 + np.rad2deg(np.arccos(0.99))  # cos to r0 ≈ 0.926 < 0.95
+
+
+def chain_pool(make_pool):
+    return make_pool(embeddings=[at(0), at(T1), at(90), at(T3), at(90), at(T3 + 5)])
+
+
+def test_greedy_groups_follow_kept_records(make_pool, ctx):
+    out = NearDuplicateScorer().score(chain_pool(make_pool), ctx)
+    assert list(out.columns) == ["near_dup_score", "near_dup_of"]
+    # r1 joins r0; r3 is close to r1 only, but r1 is not kept, so r3 is kept; r4 copies r2; r5 joins r3
+    # (it is also within 0.95 of r1, which is not kept)
+    assert out["near_dup_of"].tolist() == [None, "r0", None, None, "r2", "r3"]
+    np.testing.assert_allclose(out["near_dup_score"], [0, 0.97, 0, 0, 1.0, np.cos(np.deg2rad(5))], atol=1e-6)
+
+
+def test_threshold(make_pool, ctx):
+    out = NearDuplicateScorer(threshold=0.999).score(chain_pool(make_pool), ctx)
+    assert out["near_dup_of"].tolist() == [None, None, None, None, "r2", None]
+    out = NearDuplicateScorer(threshold=0.9).score(chain_pool(make_pool), ctx)
+    # r3 is now within 0.9 of r0 (0.926); r5 of r0 is cos(T3+5) ≈ 0.89 -> its kept match is none: r3 is a dup
+    assert out["near_dup_of"].tolist() == [None, "r0", None, "r0", "r2", None]
+    assert out["near_dup_score"][3] == pytest.approx(np.cos(np.deg2rad(T3)), abs=1e-6)
+
+
+def test_exact_copies_group_to_first(make_pool, ctx):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 16))
+    x[[10, 20, 30]] = x[5]
+    out = NearDuplicateScorer().score(make_pool(embeddings=x), ctx)
+    assert out["near_dup_of"][[10, 20, 30]].tolist() == ["r5"] * 3
+    assert out["near_dup_of"].notna().sum() == 3
+    np.testing.assert_allclose(out["near_dup_score"][[10, 20, 30]], 1.0, atol=1e-6)
+
+
+def test_ivf_path_matches_exact(make_pool, ctx):
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(300, 16))
+    x = np.vstack([base, base[:40] + 0.01 * rng.normal(size=(40, 16))])
+    exact = NearDuplicateScorer().score(make_pool(embeddings=x), ctx)
+    ivf = NearDuplicateScorer(exact_max=100, nprobe=1000).score(make_pool(embeddings=x), ctx)
+    assert exact["near_dup_of"][300:].tolist() == [f"r{i}" for i in range(40)]
+    assert exact["near_dup_of"].tolist() == ivf["near_dup_of"].tolist()
+    np.testing.assert_allclose(exact["near_dup_score"], ivf["near_dup_score"], atol=1e-5)
+
+
+def test_single_record(make_pool, ctx):
+    out = NearDuplicateScorer().score(make_pool(embeddings=[[1.0, 0.0]]), ctx)
+    assert out["near_dup_of"].tolist() == [None] and out["near_dup_score"].tolist() == [0.0]
