@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from curata.errors import ConfigError
 
-_TOKENS = re.compile(r"^\s*([0-9][0-9_,.]*)\s*([kKmM]?)\s*(t|tok|tokens)\s*$")
+_TOKENS = re.compile(r"^\s*([0-9][0-9_,.]*)\s*([km]?)\s*(t|tok|tokens)\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,10 @@ class Budget:
             return cls._check("fraction" if 0 < spec <= 1 else "records", spec, key)
         text = str(spec).strip().replace("_", "")
         m = _TOKENS.match(text)
-        if m:
-            mult = {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
-            return cls._check("tokens", float(m.group(1).replace(",", "")) * mult, key)
         try:
+            if m:
+                mult = {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+                return cls._check("tokens", float(m.group(1).replace(",", "")) * mult, key)
             if text.endswith("%"):
                 return cls._check("fraction", float(text[:-1]) / 100, key)
             if text.isdigit():
@@ -47,8 +48,12 @@ class Budget:
 
     @classmethod
     def _check(cls, kind: str, value: float, key: str) -> "Budget":
+        if not math.isfinite(value):
+            raise ConfigError(key, f"budget must be a finite number, got {value:g}")
         if not value > 0:
             raise ConfigError(key, f"budget must be positive, got {value:g}")
+        if kind == "tokens" and value < 1:
+            raise ConfigError(key, f"a token budget must be at least 1 token, got {value:g}")
         if kind == "records" and value != int(value):
             raise ConfigError(key, f"a budget above 1 is a record count and must be whole, got {value:g}",
                               "use a fraction between 0 and 1, or a whole number of records")

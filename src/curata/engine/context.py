@@ -18,6 +18,7 @@ class RunContext:
     target: Any = None  # Pool | None, embedded like the pool
     embedder: Any = None  # EmbedStage | None: embeds other texts (target, test) with the pool's model
     artifacts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # shown in the summary and the report
 
     @property
     def cache_dir(self) -> Path | None:

@@ -77,11 +77,13 @@ class Pipeline:
         self.seed, self.progress, self.target, self.config = seed, progress, target, config
         self.timings: dict[str, dict] = {}
         self.notes: list[str] = []
+        #: embed even when no stage needs vectors (e.g. for a trainer on frozen embeddings)
+        self.force_embed = False
 
     # ---------------------------------------------------------------------------------------------------
     def _needs_embeddings(self) -> bool:
         sel = self.select.selector if self.select else None
-        return self.embedder is not None or any(s.needs_embeddings for s in self.scorers) or \
+        return self.force_embed or any(s.needs_embeddings for s in self.scorers) or \
             bool(getattr(sel, "needs_embeddings", False))
 
     def _timed(self, name: str, cached: bool, seconds: float, **extra) -> None:
@@ -105,8 +107,7 @@ class Pipeline:
         if self.run_dir is not None:
             cols = self.run_dir.load_stage(0 if which == "pool" else 99, stage, key)
             if cols is not None:
-                meta = json.loads((self.run_dir.root / "stages" / f"{0 if which == 'pool' else 99:02d}-{stage}"
-                                   / "done.json").read_text())
+                meta = self.run_dir.stage_meta(0 if which == "pool" else 99, stage)
                 rejected = [Rejection(**r) for r in meta["rejected"]]
                 pool = Pool(df=cols, task=meta["task"], label_names=meta["label_names"], rejected=rejected,
                             input_format=meta["input_format"], header=meta["header"])
@@ -134,11 +135,18 @@ class Pipeline:
         if data is None:
             raise ConfigError("input", "no pool given", "pass a dataset to run() or put a Read stage first")
         pool, key = self._read(data)
+        if self.select is not None:
+            self.select.budget.max_records(len(pool), key="select.budget")  # fail before the slow stages
         ctx = RunContext(run_dir=self.run_dir, seed=self.seed, progress=self.progress)
         target = target if target is not None else self.target
         if target is not None:
             ctx.target, tkey = self._read(target, "target", task=pool.task)
             key = _h(key, tkey)
+        if self._needs_embeddings() and self.embedder is None:
+            from curata.embed.sentence_transformer import SentenceTransformerEmbedder
+            self.embedder = SentenceTransformerEmbedder()
+        if self.embedder is not None:
+            key = _h(key, self.embedder.fingerprint())
         if self._needs_embeddings():
             t0 = time.perf_counter()
             step = self.embed_step()
@@ -146,8 +154,8 @@ class Pipeline:
             if ctx.target is not None:
                 step.pool(ctx.target, desc="embed target")
             ctx.embedder = step
-            key = _h(key, self.embedder.fingerprint())
-            self._timed("embed", step.stats.get("encoded", 0) == 0, time.perf_counter() - t0, **step.stats)
+            stats = {f"embed_{k}" if k == "seconds" else k: v for k, v in step.stats.items()}
+            self._timed("embed", step.stats.get("encoded", 0) == 0, time.perf_counter() - t0, **stats)
         for i, scorer in enumerate(self.scorers, start=1):
             key = _h(key, scorer.fingerprint())
             skip = self._skip_reason(scorer, pool, ctx)
@@ -160,16 +168,21 @@ class Pipeline:
             t0 = time.perf_counter()
             cols = self.run_dir.load_stage(i, scorer.name, key) if self.run_dir else None
             cached = cols is not None
-            if cols is None:
+            if cached:
+                ctx.notes.extend(self.run_dir.stage_meta(i, scorer.name).get("notes", []))
+            else:
+                n_notes = len(ctx.notes)
                 cols = scorer.score(pool, ctx)
                 if len(cols) != len(pool):
                     raise RuntimeError(f"scorer {scorer.name} returned {len(cols)} rows for {len(pool)} records")
                 if self.run_dir is not None:
                     self.run_dir.save_stage(i, scorer.name, key, cols.reset_index(drop=True),
-                                            time.perf_counter() - t0)
+                                            time.perf_counter() - t0, {"notes": ctx.notes[n_notes:]})
+            cols = cols.reset_index(drop=True)
             for c in cols.columns:
-                pool.df[c] = cols[c].to_numpy()
+                pool.df[c] = cols[c]  # a Series keeps None in object columns (ids of duplicates, neighbours)
             self._timed(scorer.name, cached, time.perf_counter() - t0)
+        self.notes.extend(ctx.notes)
         return pool, ctx, key
 
     @staticmethod
@@ -198,8 +211,7 @@ class Pipeline:
             cached = self.run_dir.load_stage(len(self.scorers) + 1, "select", key) if self.run_dir else None
             if cached is not None:
                 select_cols = cached
-                meta = json.loads((self.run_dir.root / "stages" / f"{len(self.scorers) + 1:02d}-select" /
-                                   "done.json").read_text())
+                meta = self.run_dir.stage_meta(len(self.scorers) + 1, "select")
                 self.notes.extend(meta.get("notes", []))
                 result = meta.get("selector")
             else:
@@ -213,6 +225,10 @@ class Pipeline:
                     self.run_dir.save_stage(len(self.scorers) + 1, "select", key, select_cols,
                                             time.perf_counter() - t0, {"notes": notes, "selector": result})
             self._timed("select", cached is not None, time.perf_counter() - t0)
+        if pool.embeddings is not None and len(pool):
+            from curata.embed.projection import pca_2d
+            xy = pca_2d(pool.embeddings, seed=self.seed)
+            pool.df["map_x"], pool.df["map_y"] = xy[:, 0], xy[:, 1]
         records = records_table(pool, select_cols)
         acc = accounting(pool, select_cols)
         if self.run_dir is not None:

@@ -65,6 +65,10 @@ class RunDir:
             return None
         return pd.read_parquet(d / "columns.parquet")
 
+    def stage_meta(self, idx: int, name: str) -> dict:
+        done = self._stage_dir(idx, name) / "done.json"
+        return json.loads(done.read_text()) if done.exists() else {}
+
     def save_stage(self, idx: int, name: str, key: str, columns: pd.DataFrame, seconds: float,
                    extra: dict | None = None) -> None:
         d = self._stage_dir(idx, name)

@@ -60,10 +60,11 @@ class Select:
                            "exclude": [(r.when, r.reason) for r in self.exclude], "tok": self.token_column})
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def apply_exclusions(self, df: pd.DataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(excluded mask, reason per row or None)."""
+    def apply_exclusions(self, df: pd.DataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(excluded mask, reason per row or None, the rule that excluded it or None)."""
         excluded = np.zeros(len(df), dtype=bool)
         reasons = np.full(len(df), None, dtype=object)
+        rule_of = np.full(len(df), None, dtype=object)
         for i, rule in enumerate(self.exclude):
             missing = rule.columns() - set(df.columns)
             if missing:
@@ -77,16 +78,17 @@ class Select:
             new = hit & ~excluded
             for r in np.flatnonzero(new):
                 reasons[r] = rule.reason_for(df.iloc[r])
+            rule_of[new] = rule.when
             excluded |= hit
-        return excluded, reasons
+        return excluded, reasons, rule_of
 
     def run(self, pool, ctx, notes: list[str]) -> tuple[pd.DataFrame, SelectorResult]:
         """Columns ``selected``, ``reason``, ``select_rank`` (+ selector columns) aligned with the pool."""
         df = pool.df
         n = len(df)
-        excluded, ex_reasons = self.apply_exclusions(df, notes)
+        excluded, ex_reasons, rule_of = self.apply_exclusions(df, notes)
         candidates = np.flatnonzero(~excluded)
-        cap = self.budget.max_records(n)
+        cap = self.budget.max_records(n, key="select.budget")
         tokens = None
         if self.budget.kind == "tokens":
             if self.token_column not in df.columns:
@@ -121,7 +123,8 @@ class Select:
                 reason[r] = f"priority {rank[r] + 1} by {result.describe}: below the budget cut ({budget_txt})"
             else:
                 reason[r] = f"not reached by {result.describe} within the budget ({budget_txt})"
-        cols = pd.DataFrame({"excluded": excluded, "selected": selected, "select_rank": rank, "reason": reason})
+        cols = pd.DataFrame({"excluded": excluded, "exclude_rule": rule_of, "selected": selected,
+                             "select_rank": rank, "reason": reason})
         for name, values in result.columns.items():
             cols[name] = values
         return cols, result

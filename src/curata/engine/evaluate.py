@@ -1,0 +1,179 @@
+"""The proof loop: train on the selection, on random subsets of the same size and on the full pool.
+
+Results are appended to ``eval/results.jsonl`` as each model finishes (a killed evaluation resumes),
+then summarised to ``eval/results.parquet`` and ``eval/summary.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from curata.engine.atomic import write_json, write_parquet
+from curata.engine.budget import Budget
+from curata.errors import ConfigError, CurataError
+
+log = logging.getLogger("curata")
+
+#: an arm maps (budget, seed) to the pool rows to train on
+Arm = Callable[[Budget, int], np.ndarray]
+
+
+def random_arm(n_pool: int, size_of: Callable[[Budget, int], int]) -> Arm:
+    def rows(budget: Budget, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(10_000 + seed)
+        return np.sort(rng.choice(n_pool, size=size_of(budget, seed), replace=False))
+    return rows
+
+
+def select_arm(pool, ctx, select_factory) -> tuple[Arm, dict]:
+    """An arm from a ``Select`` built per budget; the selector's seed follows the evaluation seed."""
+    memo: dict[tuple, np.ndarray] = {}
+
+    def rows(budget: Budget, seed: int) -> np.ndarray:
+        k = (budget.kind, budget.value, seed)
+        if k not in memo:
+            sel = select_factory(budget)
+            old, ctx.seed = ctx.seed, seed
+            try:
+                cols, _ = sel.run(pool, ctx, notes=[])
+            finally:
+                ctx.seed = old
+            memo[k] = np.flatnonzero(cols["selected"].to_numpy())
+        return memo[k]
+    return rows, memo
+
+
+def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds: int, trainer_factory,
+                  full: bool = True, results_path: Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """One row per trained model: budget, arm, seed, n_train, metrics. Resumes from ``results_path``."""
+    from curata.train.metrics import classification_metrics
+
+    if not pool.has_labels:
+        raise CurataError("evaluate needs a labelled pool (the run has no labels)")
+    done: dict[str, dict] = {}
+    if results_path is not None and results_path.exists():
+        for line in results_path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["key"]] = r
+    y_test = test.label_indices(pool.label_names)
+    probe = trainer_factory()
+    deterministic = bool(getattr(probe, "deterministic", False))
+    trainer_desc = probe.describe()
+    jobs = []
+    for b in budgets:
+        for name, arm in arms.items():
+            for s in range(seeds):
+                jobs.append((b, name, arm, s))
+    if full:
+        for s in range(1 if deterministic else seeds):
+            jobs.append((Budget("fraction", 1.0), "full", lambda b, s: np.arange(len(pool)), s))
+    rows_out: list[dict] = []
+    cache: dict[str, dict] = {}
+    for b, name, arm, s in tqdm(jobs, desc="evaluate", disable=not progress, leave=False):
+        rows = arm(b, s)
+        sig = hashlib.sha1(rows.tobytes()).hexdigest()[:16]
+        key = f"{trainer_desc}|{b.kind}:{b.value}|{name}|{s}|{sig}"
+        if key in done:
+            rows_out.append(done[key])
+            continue
+        train_key = sig + ("" if deterministic else f"|{s}")
+        if train_key in cache:
+            metrics, seconds = cache[train_key]
+        else:
+            t0 = time.perf_counter()
+            trainer = trainer_factory().fit(pool.take(rows), seed=s)
+            metrics = classification_metrics(y_test, trainer.predict_proba(test), pool.label_names, pool.task)
+            seconds = time.perf_counter() - t0
+            cache[train_key] = (metrics, seconds)
+        frac = len(rows) / len(pool)
+        rec = {"key": key, "budget": b.value if b.kind == "fraction" else frac, "budget_spec": str(b),
+               "arm": name, "seed": s, "n_train": int(len(rows)), "trainer": trainer_desc,
+               "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "f1": metrics["f1"],
+               "primary": metrics["primary"], "seconds": round(seconds, 3)}
+        rows_out.append(rec)
+        if results_path is not None:
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(results_path, "a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+    return pd.DataFrame(rows_out)
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """mean ± std of the primary metric (``mean``/``std``) and of accuracy per budget and arm, with the
+    primary metric's gain over random at the same budget."""
+    g = results.groupby(["budget_spec", "arm"], sort=False)
+    table = g.agg(budget=("budget", "mean"), n_train=("n_train", "mean"), n=("seed", "count"),
+                  mean=("f1", "mean"), std=("f1", "std"), acc_mean=("accuracy", "mean"),
+                  acc_std=("accuracy", "std"), metric=("primary", "first")).reset_index()
+    table[["std", "acc_std"]] = table[["std", "acc_std"]].fillna(0.0)
+    rand = table[table["arm"] == "random"].set_index("budget_spec")["mean"]
+    table["gain_vs_random"] = table.apply(
+        lambda r: r["mean"] - rand[r["budget_spec"]] if r["budget_spec"] in rand.index else np.nan, axis=1)
+    return table.sort_values(["budget", "arm"]).reset_index(drop=True)
+
+
+def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 5, trainer: dict | None = None,
+                 full: bool = True, progress: bool = True) -> pd.DataFrame:
+    """`curata evaluate`: rebuild the run's pipeline (all stages load from cache), then compare arms."""
+    from curata.config import build_pipeline, load_config
+    from curata.engine import registry
+    from curata.engine.read import Read
+    from curata.engine.select import Select
+
+    run = Path(run)
+    if not (run / "config.yaml").exists():
+        raise CurataError(f"{run}: no config.yaml — evaluate needs a run made by `curata select` or `curata run`")
+    cfg = load_config(run / "config.yaml")
+    if cfg.select is None:
+        raise CurataError(f"{run}: this run has no selection step (made by `curata score`?)")
+    parsed = [Budget.parse(b, key="budgets") for b in budgets]
+    spec = dict(trainer or {"name": "logreg"})
+    tname = spec.pop("name")
+    spec.pop("optional", None)
+    tcls = registry.get("trainer", tname, key="evaluate.trainer")
+    pipe = build_pipeline(cfg, run_dir=run, progress=progress)
+    pipe.force_embed = bool(getattr(tcls, "needs_features", True))
+    pool, ctx, _ = pipe.prepare()
+    for b in parsed:
+        b.max_records(len(pool), key="budgets")
+    inp = cfg.input
+    test_read = Read(test, fmt="auto", strict=inp.strict, encoding=inp.encoding, fieldmap=inp.fields)
+    test_pool, _ = pipe._read(test_read, "test", known_labels=pool.label_names, task=pool.task)
+    if test_pool.rejected:
+        log.warning("test set: %d records rejected (e.g. %s:%s %s)", len(test_pool.rejected),
+                    test_pool.rejected[0].file, test_pool.rejected[0].line, test_pool.rejected[0].reason)
+    if pool.features is not None:
+        pipe.embed_step().pool(test_pool, desc="embed test")
+    sel = pipe.select
+
+    def factory(budget: Budget) -> Select:
+        return Select(sel.selector, budget=budget, exclude=sel.exclude, token_column=sel.token_column)
+
+    chosen, _ = select_arm(pool, ctx, factory)
+    arms = {"selected": chosen, "random": random_arm(len(pool), lambda b, s: len(chosen(b, s)))}
+    try:
+        results = evaluate_pool(pool, test_pool, arms, parsed, seeds, lambda: tcls(**spec), full=full,
+                                results_path=run / "eval" / "results.jsonl", progress=progress)
+    except ValueError as e:
+        raise ConfigError("evaluate.trainer", str(e)) from None
+    wanted = {f"{b.kind}:{b.value}" for b in parsed} | {"fraction:1.0"}
+    results = results[results["key"].str.split("|").str[1].isin(wanted)]
+    table = summarise(results)
+    write_parquet(run / "eval" / "results.parquet", results.drop(columns=["key"]))
+    write_json(run / "eval" / "summary.json", {
+        "primary": results["primary"].iloc[0] if len(results) else None, "trainer": results["trainer"].iloc[0]
+        if len(results) else None, "seeds": seeds,
+        "test": {"path": str(test), "records": test_pool.n_in, "rejected": len(test_pool.rejected),
+                 "sha256": test_read.sha256},
+        "table": table.to_dict(orient="records")})
+    return table

@@ -1,0 +1,1 @@
+"""Shipped recipes (YAML config sections)."""
