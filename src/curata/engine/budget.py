@@ -64,7 +64,7 @@ class Budget:
     def max_records(self, n_pool: int, key: str = "budget") -> int | None:
         """Records allowed for a pool of ``n_pool`` (None for token budgets). Errors if larger than the pool."""
         if self.kind == "fraction":
-            return max(1, int(round(self.value * n_pool)))
+            return max(1, int(self.value * n_pool + 0.5))  # half up: 10% of 25 is 3, not 2
         if self.kind == "records":
             if self.value > n_pool:
                 raise ConfigError(key, f"budget of {int(self.value)} records is larger than the pool "

@@ -102,6 +102,14 @@ class _Builder:
                              line=rej.line)
         self.rejected.append(rej)
 
+    def _label_appeared(self) -> None:
+        """The label field first shows up after records without it: those records lack a label after all."""
+        self.labelled = True
+        earlier, self.rows, self.seen_ids, self.hash_counts = self.rows, [], {}, {}
+        for row in earlier:
+            self.reject(Rejection(row["source_file"], row["source_line"],
+                                  f"missing or empty label field `{self.fmap.label_field}`", row["raw"]))
+
     def add(self, rec: RawRecord | Rejection) -> None:
         if isinstance(rec, Rejection):
             return self.reject(rec)
@@ -109,6 +117,8 @@ class _Builder:
         if self.task is None:
             self.task = fm.resolve_task(rec.fields, rec.file)
             self.labelled = fm.label_field is not None and (fm.label_field in rec.fields or self.known is not None)
+        elif not self.labelled and fm.label_field is not None and fm.label_field in rec.fields:
+            self._label_appeared()
         row = {"source_file": rec.file, "source_line": rec.line, "raw": rec.raw}
         for col, src in fm.source_fields(self.task).items():
             optional = col == "input"

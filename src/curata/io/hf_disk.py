@@ -23,7 +23,12 @@ class HFDiskReader(Reader):
     def iter_records(self) -> Iterator[RawRecord | Rejection]:
         from datasets import DatasetDict, load_from_disk
 
-        ds = load_from_disk(str(self.path))
+        try:
+            ds = load_from_disk(str(self.path))
+        except Exception as e:  # datasets raises many types for a damaged (or empty) saved dataset
+            raise InputError(str(self.path), f"cannot load the dataset ({type(e).__name__}: {e})",
+                             "check that the directory was written by save_to_disk and holds at least one "
+                             "row") from e
         name = str(self.path)
         if isinstance(ds, DatasetDict):
             split = self.split or ("train" if "train" in ds else None)
