@@ -1,0 +1,106 @@
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curata.engine.select import Select
+from curata.pool import Pool
+from curata.selectors.facility_location import FacilityLocationSelector, to_similarity
+
+
+def unit_pool(emb):
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    return Pool(df=pd.DataFrame({"id": [f"q{i}" for i in range(len(emb))], "label": None}), embeddings=emb)
+
+
+def objective(sim, chosen):
+    return sim[:, list(chosen)].max(axis=1).sum() if len(chosen) else 0.0
+
+
+def naive_greedy(sim, k):
+    cover = np.zeros(len(sim))
+    picked = []
+    for _ in range(k):
+        gains = np.maximum(sim - cover[:, None], 0).sum(axis=0)
+        gains[picked] = -1
+        j = int(np.argmax(gains))
+        picked.append(j)
+        cover = np.maximum(cover, sim[:, j])
+    return picked
+
+
+def selector_similarity(pool, rows, kind="shifted"):
+    """The similarity the dense path uses (float32), so near-ties break the same way."""
+    emb = pool.embeddings[rows]
+    sim = to_similarity(emb @ emb.T, kind).astype(np.float32)
+    np.fill_diagonal(sim, 1.0)
+    return sim.astype(np.float64)
+
+
+def test_two_opposite_clusters_greedy_is_the_brute_force_optimum(ctx):
+    # with clipped similarity the clusters do not serve each other, so F splits into one medoid per cluster
+    rng = np.random.default_rng(1)
+    emb = np.r_[[1, 0, 0] + 0.1 * rng.standard_normal((5, 3)),
+                [-1, 0.2, 0] + 0.1 * rng.standard_normal((4, 3))]
+    pool = unit_pool(emb)
+    sim = selector_similarity(pool, np.arange(9), "clipped")
+    assert (sim[:5, 5:] == 0).all()
+    res = FacilityLocationSelector(similarity="clipped").order(pool, np.arange(9), 2, ctx)
+    best = max(itertools.combinations(range(9), 2), key=lambda s: objective(sim, s))
+    assert sorted(res.order.tolist()) == sorted(best)
+    assert {int(r) < 5 for r in res.order} == {True, False}
+    first = FacilityLocationSelector().order(pool, np.arange(9), 1, ctx)
+    shifted = selector_similarity(pool, np.arange(9))
+    assert first.order.tolist() == [max(range(9), key=lambda j: objective(shifted, [j]))]
+
+
+@pytest.mark.parametrize("kind", ["shifted", "clipped"])
+def test_each_step_maximises_the_objective_and_beats_1_minus_1_over_e(kind, ctx):
+    pool = unit_pool(np.random.default_rng(2).standard_normal((10, 4)))
+    sim = selector_similarity(pool, np.arange(10), kind)
+    if kind == "clipped":
+        assert (sim == 0).any()
+    res = FacilityLocationSelector(similarity=kind).order(pool, np.arange(10), 4, ctx)
+    order = res.order.tolist()
+    for t in range(4):
+        values = [objective(sim, order[:t] + [j]) if j not in order[:t] else -1 for j in range(10)]
+        assert order[t] == int(np.argmax(values))
+        gain = objective(sim, order[:t + 1]) - objective(sim, order[:t])
+        assert res.reasons[order[t]].startswith(f"facility-location gain {gain:.3g} at step {t + 1}")
+    opt = max(objective(sim, s) for s in itertools.combinations(range(10), 4))
+    assert objective(sim, order) >= (1 - 1 / np.e) * opt
+    assert res.summary["objective"] == pytest.approx(objective(sim, order), rel=1e-5)
+
+
+def test_lazy_equals_naive_greedy(pool, ctx, check_order):
+    cand = np.flatnonzero(pool.df["cluster"].to_numpy() != 3)
+    res = FacilityLocationSelector().order(pool, cand, 60, ctx)
+    check_order(res.order, cand, 60)
+    expect = cand[naive_greedy(selector_similarity(pool, cand), 60)]
+    assert res.order.tolist() == expect.tolist()
+    assert res.summary["evaluations"] < 60 * len(cand) / 4  # lazy: far fewer than naive's n per step
+
+
+def test_sparse_graph_matches_dense_when_complete_and_stays_close_when_not(pool, ctx):
+    cand = np.arange(200)
+    dense = FacilityLocationSelector().order(pool, cand, 30, ctx)
+    full = FacilityLocationSelector(dense_max=50, k=199).order(pool, cand, 30, ctx)
+    assert full.order.tolist() == dense.order.tolist()
+    assert "199-NN graph" in full.describe
+    sparse = FacilityLocationSelector(dense_max=50, k=10).order(pool, cand, 30, ctx)
+    sim = selector_similarity(pool, cand)
+    assert len(set(sparse.order.tolist())) == 30
+    assert objective(sim, sparse.order - cand[0]) >= 0.97 * objective(sim, dense.order - cand[0])
+
+
+def test_through_the_engine(pool, ctx):
+    cols, res = Select(FacilityLocationSelector(), budget=0.1).run(pool, ctx, notes=[])
+    assert cols["selected"].sum() == round(0.1 * len(pool))
+    assert cols.loc[cols["selected"], "reason"].str.startswith("facility-location gain").all()
+    rest = np.flatnonzero(~cols["selected"])
+    chosen = np.flatnonzero(cols["selected"])
+    r = int(rest[0])
+    sims = (1 + pool.embeddings[chosen] @ pool.embeddings[r]) / 2
+    nearest = pool.df["id"].iat[int(chosen[np.argmax(sims)])]
+    assert cols.loc[r, "reason"] == f"represented by chosen record {nearest} (similarity {sims.max():.2f})"
