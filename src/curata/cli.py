@@ -79,6 +79,8 @@ def select(pool: Path = typer.Argument(..., help="pool file (JSONL, CSV/TSV, Par
            embedder: Optional[str] = typer.Option(None, help="minilm (default) | static (fast tier) | a model "
                                                              "path or name"),
            seed: int = typer.Option(0), out: Path = typer.Option(..., help="run directory"),
+           cache_dir: Optional[Path] = typer.Option(None, help="share embedding caches between runs "
+                                                              "(default: inside the run directory)"),
            no_report: bool = typer.Option(False, help="skip report.html"),
            quiet: bool = typer.Option(False, help="no progress output"),
            task: str = _F["task"], text_field: str = _F["text_field"], label_field: str = _F["label_field"],
@@ -93,7 +95,7 @@ def select(pool: Path = typer.Argument(..., help="pool file (JSONL, CSV/TSV, Par
     data = merge(load_recipe(recipe), {
         "input": _input(pool, task, text_field, label_field, left_field, right_field, instruction_field,
                         input_field, output_field, id_field, fmt, encoding, strict),
-        "seed": seed, "out": str(out)})
+        "seed": seed, "out": str(out), **({"cache_dir": str(cache_dir)} if cache_dir else {})})
     data.setdefault("select", {})["budget"] = budget
     if target is not None:
         data["target"] = {**data["input"], "path": str(target), "strict": strict}

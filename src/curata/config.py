@@ -92,6 +92,7 @@ class Config(_Strict):
     select: SelectConfig | None = None
     evaluate: EvaluateConfig | None = None
     out: str | None = None
+    cache_dir: str | None = None  # content-keyed caches; default <out>/cache
     seed: int = 0
     task: Literal["auto", "text", "pair", "instruction"] | None = None  # shorthand for input.fields.task
 
@@ -212,5 +213,5 @@ def build_pipeline(cfg: Config, run_dir: str | os.PathLike | None = None, progre
                              exclude=[ExcludeRule(r.when, r.reason, r.optional) for r in cfg.select.exclude]))
     out = run_dir if run_dir is not None else cfg.out
     return Pipeline(stages, run_dir=out, seed=cfg.seed, progress=progress,
-                    target=read(cfg.target) if cfg.target else None,
+                    target=read(cfg.target) if cfg.target else None, cache_dir=cfg.cache_dir,
                     config=cfg.model_dump(mode="json", exclude_none=True))

@@ -87,3 +87,25 @@ def test_through_the_engine(pool, ctx):
     assert len(chosen) == round(0.1 * len(pool))
     assert set(cluster_counts(pool, chosen).tolist()) == {9, 10}  # 55 records over 6 clusters
     assert cols.loc[chosen[0], "reason"].startswith("cluster ")
+
+
+def test_sqrt_and_proportional_allocation(pool, ctx):
+    """Sizes 150,120,100,90,80,12 and 55 picks: quotas follow size (or √size), never the equal share."""
+    from curata.selectors.cluster_balanced import ClusterBalancedSelector
+    from curata.selectors.groups import allocate
+
+    cand = np.arange(len(pool))
+    sizes = np.array([150, 120, 100, 90, 80, 12])
+    for allocation, weights in (("proportional", sizes.astype(float)), ("sqrt", np.sqrt(sizes))):
+        res = ClusterBalancedSelector(allocation=allocation).order(pool, cand, 55, ctx)
+        taken = np.bincount(pool.df["cluster"].to_numpy()[res.order[:55]], minlength=6)
+        assert taken.sum() == 55
+        expected = 55 * weights / weights.sum()
+        assert np.all(np.abs(taken - expected) < 1.0 + 1e-9), (allocation, taken, expected)
+        assert (taken == allocate(sizes, 55, weights, None)).sum() >= 4
+    # the small cluster gets fewer picks than under equal shares (where it gets 9 of 55)
+    eq = ClusterBalancedSelector().order(pool, cand, 55, ctx)
+    small = lambda order: int((pool.df["cluster"].to_numpy()[order[:55]] == 5).sum())  # noqa: E731
+    sq = ClusterBalancedSelector(allocation="sqrt").order(pool, cand, 55, ctx)
+    pr = ClusterBalancedSelector(allocation="proportional").order(pool, cand, 55, ctx)
+    assert small(pr.order) < small(sq.order) < small(eq.order)

@@ -104,3 +104,23 @@ def test_through_the_engine(pool, ctx):
     sims = (1 + pool.embeddings[chosen] @ pool.embeddings[r]) / 2
     nearest = pool.df["id"].iat[int(chosen[np.argmax(sims)])]
     assert cols.loc[r, "reason"] == f"represented by chosen record {nearest} (similarity {sims.max():.2f})"
+
+
+def test_stratified_runs_the_greedy_inside_each_label(pool, ctx):
+    """Quotas per label follow the allocation; inside a label the order is that label's own greedy."""
+    from curata.selectors.facility_location import FacilityLocationSelector
+    from curata.selectors.groups import allocate
+
+    cand = np.arange(len(pool))
+    labels = pool.df["label"].to_numpy()
+    sizes = np.array([(labels == v).sum() for v in ["neg", "neu", "pos"]])
+    for allocation, weights in (("proportional", sizes.astype(float)), ("sqrt", np.sqrt(sizes)),
+                                ("balanced", np.ones(3))):
+        res = FacilityLocationSelector(stratify="label", allocation=allocation).order(pool, cand, 60, ctx)
+        got = np.array([(labels[res.order[:60]] == v).sum() for v in ["neg", "neu", "pos"]])
+        assert got.tolist() == allocate(sizes, 60, weights, None).tolist(), allocation
+    res = FacilityLocationSelector(stratify="label").order(pool, cand, 60, ctx)
+    pos_rows = cand[labels == "pos"]
+    alone = FacilityLocationSelector().order(pool, pos_rows, int((labels[res.order] == "pos").sum()), ctx)
+    assert [r for r in res.order if labels[r] == "pos"] == alone.order.tolist()
+    assert res.reasons[int(res.order[0])].startswith("label ")

@@ -58,6 +58,9 @@ class SentenceTransformerEmbedder(Embedder):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1") if self.params.model == DEFAULT_MODEL else None
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()  # the shipped folder carries a harmless unused key; don't alarm users
 
             path = resolve_model(self.params.model)
             try:

@@ -54,7 +54,7 @@ class Pipeline:
     """
 
     def __init__(self, stages: list, run_dir: str | Path | None = None, seed: int = 0, progress: bool = True,
-                 target=None, config: dict | None = None):
+                 target=None, config: dict | None = None, cache_dir: str | Path | None = None):
         self.reader: Read | None = None
         self.embedder: Embedder | None = None
         self.scorers: list[Scorer] = []
@@ -74,6 +74,10 @@ class Pipeline:
                 raise ConfigError("stages", f"{st!r} is not a pipeline stage",
                                   "use Read, an embedder, scorers and Select")
         self.run_dir = RunDir(run_dir) if run_dir is not None else None
+        #: content-keyed caches (embeddings); default: inside the run directory. Share one between runs
+        #: over the same texts (e.g. several budgets or noise levels) to embed each text once.
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else (self.run_dir.cache_dir if self.run_dir
+                                                                         else None)
         self.seed, self.progress, self.target, self.config = seed, progress, target, config
         self.timings: dict[str, dict] = {}
         self.notes: list[str] = []
@@ -125,7 +129,7 @@ class Pipeline:
         if self.embedder is None:
             from curata.embed.sentence_transformer import SentenceTransformerEmbedder
             self.embedder = SentenceTransformerEmbedder()
-        cache = EmbeddingCache(self.run_dir.cache_dir, self.embedder.model_key) if self.run_dir else None
+        cache = EmbeddingCache(self.cache_dir, self.embedder.model_key) if self.cache_dir else None
         return EmbedStep(self.embedder, cache, progress=self.progress)
 
     def prepare(self, data=None, target=None) -> tuple[Pool, RunContext, str]:
@@ -157,7 +161,7 @@ class Pipeline:
             stats = {f"embed_{k}" if k == "seconds" else k: v for k, v in step.stats.items()}
             self._timed("embed", step.stats.get("encoded", 0) == 0, time.perf_counter() - t0, **stats)
         for i, scorer in enumerate(self.scorers, start=1):
-            key = _h(key, scorer.fingerprint())
+            key = _h(key, scorer.fingerprint(), str(self.seed))  # seeded scorers follow the run's seed
             skip = self._skip_reason(scorer, pool, ctx)
             if skip:
                 if not getattr(scorer, "optional", False):

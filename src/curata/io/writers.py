@@ -25,6 +25,7 @@ def records_table(pool: Pool, select_cols: pd.DataFrame | None) -> pd.DataFrame:
         df["selected"] = False
         df["reason"] = "scored only (no selection step)"
         df["status"] = "scored"
+    int_cols = [c for c in df.columns if pd.api.types.is_integer_dtype(df[c])]
     if pool.rejected:
         rej = pd.DataFrame({
             "id": None, "status": "rejected",
@@ -34,7 +35,8 @@ def records_table(pool: Pool, select_cols: pd.DataFrame | None) -> pd.DataFrame:
             "reason": [r.reason for r in pool.rejected],
         })
         df = pd.concat([df, rej], ignore_index=True)
-    df["source_line"] = df["source_line"].astype("Int64")
+    for c in int_cols + ["source_line"]:
+        df[c] = df[c].astype("Int64")  # rejected rows have no value: keep integers integers
     for c in ("excluded", "selected"):
         if c in df.columns:
             df[c] = df[c].fillna(False).astype(bool)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import field_validator
 
 from curata.engine.stage import Params, Selector, SelectorResult
 from curata.selectors.expr import ExprSpec, validate_spec
-from curata.selectors.groups import allocate, group_codes, in_group_key, ordinal, rank_in_groups
+from curata.selectors.groups import allocate, group_codes, in_group_key, interleave, ordinal, rank_in_groups
 
 
 class ClusterBalancedParams(Params):
     by: ExprSpec | None = None  # in-cluster order; None: seeded random
     stratify_label: bool = False
+    #: cluster shares: equal, proportional to size, or to its square root (small clusters get more than
+    #: their size but not a full share: tiny outlier clusters — junk, boilerplate — do not take a full quota)
+    allocation: Literal["equal", "proportional", "sqrt"] = "equal"
     seed: int | None = None  # None: the run's seed
 
     _check_by = field_validator("by")(validate_spec)
@@ -42,8 +47,13 @@ class ClusterBalancedSelector(Selector):
         rank = rank_in_groups(codes, key, rows)
         sizes = np.bincount(codes, minlength=len(clusters))
         priority = rng.permutation(len(clusters))
-        quota = allocate(sizes, n_target, None, priority)
-        order_idx = np.lexsort((priority[codes], rank))
+        weights = {"equal": np.ones(len(sizes)), "proportional": sizes.astype(np.float64),
+                   "sqrt": np.sqrt(sizes)}[p.allocation]
+        quota = allocate(sizes, n_target, weights, priority)
+        if p.allocation == "equal":
+            order_idx = np.lexsort((priority[codes], rank))
+        else:
+            order_idx = interleave(codes, rank, weights / weights.sum(), priority)
 
         walk = f"by {how}" if p.by is not None else f"random order (seed {seed})"
         reasons, skipped = {}, {}
@@ -58,7 +68,9 @@ class ClusterBalancedSelector(Selector):
                 reasons[r] = f"{name}: {nth}, past its quota of {quota[c]} (budget had room)"
                 skipped[r] = f"cluster {clusters[c]} quota of {quota[c]} filled ({nth})"
         label_note = ", labels alternated as in the pool" if p.stratify_label else ""
-        describe = f"cluster-balanced round-robin over {len(clusters)} clusters, " \
+        share = {"equal": "equal shares", "proportional": "shares ∝ cluster size",
+                 "sqrt": "shares ∝ √cluster size"}[p.allocation]
+        describe = f"cluster-balanced ({share}) over {len(clusters)} clusters, " \
                    f"within cluster {walk}{label_note}"
         filled = int((quota == sizes).sum())
         summary = {"clusters": len(clusters), "within": walk, "stratify_label": p.stratify_label,

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from curata.engine.stage import Params, Selector, SelectorResult
+from curata.selectors.groups import allocate, group_codes, interleave
 from curata.selectors.kcenter import require_embeddings
 
 
@@ -16,6 +17,10 @@ class FacilityLocationParams(Params):
     similarity: Literal["clipped", "shifted"] = "shifted"  # max(cos, 0) or (1 + cos) / 2
     dense_max: int = Field(5000, ge=1)  # above this many candidates: a sparse kNN graph
     k: int = Field(50, ge=1)  # neighbours per record in the sparse graph
+    #: run the greedy separately inside each value of this column (e.g. "label"), with quotas by
+    #: ``allocation``: every class is covered, and diversity is measured among records of the same class
+    stratify: str | None = None
+    allocation: Literal["proportional", "sqrt", "balanced"] = "proportional"
 
 
 def to_similarity(cos: np.ndarray, kind: str, inplace: bool = False) -> np.ndarray:
@@ -46,39 +51,77 @@ class FacilityLocationSelector(Selector):
     def order(self, pool, candidates: np.ndarray, n_target: int, ctx) -> SelectorResult:
         p = self.params
         rows = np.asarray(candidates, dtype=np.int64)
-        emb = np.ascontiguousarray(require_embeddings(pool, self.name)[rows], dtype=np.float32)
-        n, k = len(rows), min(int(n_target), len(rows))
-        dense = n <= p.dense_max
-        n_nbr = min(p.k, n - 1)
-        if dense:
-            sim = to_similarity(emb @ emb.T, p.similarity, inplace=True)
-            np.fill_diagonal(sim, 1.0)
-            graph = DenseCover(sim)
+        emb_all = require_embeddings(pool, self.name)
+        if p.stratify is None:
+            groups = [(None, rows, min(int(n_target), len(rows)))]
         else:
-            graph = SparseCover(*knn_graph(emb, n_nbr, p.similarity, ctx.progress), n)
-        picked, gains = lazy_greedy(graph, k, ctx.progress)
-        order = rows[picked]
-        total = len(rows)
-        reasons = {int(r): f"facility-location gain {g:.3g} at step {s + 1} (of {total} candidates)"
-                   for s, (r, g) in enumerate(zip(order, gains))}
+            codes, values = group_codes(pool, rows, p.stratify, "select.selector.stratify")
+            sizes = np.bincount(codes, minlength=len(values))
+            weights = {"proportional": sizes.astype(np.float64), "sqrt": np.sqrt(sizes),
+                       "balanced": (sizes > 0).astype(np.float64)}[p.allocation]
+            quota = allocate(sizes, int(n_target), weights, None)
+            groups = [(values[g], rows[codes == g], int(quota[g])) for g in range(len(values))]
         ids = pool.df["id"].to_numpy()
-        chosen = np.zeros(n, dtype=bool)
-        chosen[picked] = True
-        skipped = {}
-        for i in np.flatnonzero(~chosen).tolist():
-            if graph.cover_by[i] >= 0:
-                skipped[int(rows[i])] = (f"represented by chosen record {ids[rows[graph.cover_by[i]]]} "
-                                         f"(similarity {graph.cover[i]:.2f})")
-            else:
-                skipped[int(rows[i])] = "no chosen record among its nearest neighbours"
-        graph_text = "dense similarity" if dense else f"{n_nbr}-NN graph"
-        describe = f"facility location, lazy greedy ({p.similarity} cosine, {graph_text})"
-        summary = {"similarity": p.similarity, "graph": graph_text, "picks": int(k),
-                   "objective": round(float(graph.cover.sum()), 4),
-                   "objective_max": float(n), "mean_cover": round(float(graph.cover.mean()), 4) if n else 0.0,
-                   "evaluations": int(graph.evaluations)}
+        parts, reasons, skipped, summaries = [], {}, {}, []
+        for gi, (value, grows, k) in enumerate(groups):
+            if k == 0 or len(grows) == 0:
+                for r in grows.tolist():
+                    skipped[int(r)] = f"{p.stratify} {value!r}: quota 0"
+                continue
+            picked, gains, graph, graph_text = self._greedy(emb_all, grows, k, ctx)
+            where = "" if value is None else f"{p.stratify} {value!r}: "
+            for step, (i, g) in enumerate(zip(picked, gains)):
+                reasons[int(grows[i])] = f"{where}facility-location gain {g:.3g} at step {step + 1} " \
+                                         f"(of {len(grows)} candidates)"
+            chosen = np.zeros(len(grows), dtype=bool)
+            chosen[picked] = True
+            for i in np.flatnonzero(~chosen).tolist():
+                by = graph.cover_by[i]
+                skipped[int(grows[i])] = (f"{where}represented by chosen record {ids[grows[by]]} "
+                                          f"(similarity {graph.cover[i]:.2f})" if by >= 0 else
+                                          f"{where}no chosen record among its nearest neighbours")
+            parts.append((gi, grows[picked]))
+            summaries.append({"group": None if value is None else str(value), "picks": int(k),
+                              "candidates": int(len(grows)), "graph": graph_text,
+                              "objective": round(float(graph.cover.sum()), 4),
+                              "mean_cover": round(float(graph.cover.mean()), 4),
+                              "evaluations": int(graph.evaluations)})
+        if parts:
+            codes = np.concatenate([np.full(len(r), gi) for gi, r in parts])
+            rank = np.concatenate([np.arange(len(r)) for _, r in parts])
+            rate = np.array([len(r) for _, r in parts], dtype=np.float64)
+            rate_full = np.zeros(len(groups))
+            rate_full[[gi for gi, _ in parts]] = rate / rate.sum()
+            flat = np.concatenate([r for _, r in parts])
+            order = flat[interleave(codes, rank, rate_full, np.arange(len(groups)))]
+        else:
+            order = np.array([], dtype=np.int64)
+        if p.stratify is None:
+            one = summaries[0] if summaries else {"graph": "none", "picks": 0}
+            describe = f"facility location, lazy greedy ({p.similarity} cosine, {one['graph']})"
+            summary = {"similarity": p.similarity, **{k: v for k, v in one.items() if k != "group"},
+                       "objective_max": float(len(rows))}
+        else:
+            describe = (f"facility location, lazy greedy ({p.similarity} cosine), within each {p.stratify} "
+                        f"({p.allocation} quotas)")
+            summary = {"similarity": p.similarity, "stratify": p.stratify, "groups": summaries}
         return SelectorResult(order=order, describe=describe, reasons=reasons, skipped_reasons=skipped,
                               summary=summary)
+
+    def _greedy(self, emb_all: np.ndarray, rows: np.ndarray, k: int, ctx):
+        """(picked positions into ``rows``, gains, cover state, graph description)."""
+        p = self.params
+        emb = np.ascontiguousarray(emb_all[rows], dtype=np.float32)
+        n = len(rows)
+        n_nbr = max(1, min(p.k, n - 1))
+        if n <= p.dense_max:
+            sim = to_similarity(emb @ emb.T, p.similarity, inplace=True)
+            np.fill_diagonal(sim, 1.0)
+            graph, text = DenseCover(sim), "dense similarity"
+        else:
+            graph, text = SparseCover(*knn_graph(emb, n_nbr, p.similarity, ctx.progress), n), f"{n_nbr}-NN graph"
+        picked, gains = lazy_greedy(graph, min(k, n), ctx.progress)
+        return np.asarray(picked, dtype=np.int64), gains, graph, text
 
 
 class DenseCover:

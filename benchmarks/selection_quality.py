@@ -1,0 +1,166 @@
+"""Selection quality: every selector vs random (same size, several seeds) vs the full pool.
+
+For each dataset (SST-2, TREC-6, MR, SMS spam, Amazon-Google, DBLP-ACM), clean and with injected
+symmetric label noise, at each budget: train the chosen trainer on each selector's subset, on random
+subsets and on the full pool; evaluate on the official (or a seeded) test split. Scores are computed
+once per pool (cached under benchmarks/out/quality/) and shared by all selectors.
+
+    .venv/bin/python benchmarks/selection_quality.py --datasets sst2,trec6 --noise 0,0.2 \
+        --budgets 0.05,0.1,0.25 --seeds 5 --trainer logreg [--embedder static]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_data import DATASETS, OUT, materialise  # noqa: E402
+
+from curata.config import load_recipe  # noqa: E402
+from curata.engine import registry  # noqa: E402
+from curata.engine.budget import Budget  # noqa: E402
+from curata.engine.evaluate import evaluate_pool, random_arm, select_arm, summarise  # noqa: E402
+from curata.engine.pipeline import Pipeline  # noqa: E402
+from curata.engine.read import Read  # noqa: E402
+from curata.engine.select import ExcludeRule, Select  # noqa: E402
+
+SCORERS = ["length", "mtld", "exact_dup", "nn_sim", "near_dup", "proxy", "knn_agreement", "kmeans"]
+DEDUP = [ExcludeRule("exact_dup_score > 0", "exact duplicate"), ExcludeRule("near_dup_score > 0", "near duplicate")]
+
+
+def default_select() -> tuple[dict, list[ExcludeRule]]:
+    """The balanced recipe's selector and rules: what `curata select` does without --recipe."""
+    sel = load_recipe("balanced")["select"]
+    return sel["selector"], [ExcludeRule(r["when"], r.get("reason", ""), r.get("optional", False))
+                             for r in sel["exclude"]]
+
+
+def selectors() -> dict[str, tuple[dict, list[ExcludeRule]]]:
+    d_sel, d_rules = default_select()
+    return {
+        "default": (d_sel, d_rules),
+        "topk_quality": ({"name": "topk", "by": "proxy_prob:1, knn_agreement:0.5"}, DEDUP),
+        "stratified": ({"name": "stratified"}, DEDUP),
+        "cluster_balanced": ({"name": "cluster_balanced"}, DEDUP),
+        "kcenter": ({"name": "kcenter"}, DEDUP),
+        "facility_location": ({"name": "facility_location"}, DEDUP),
+        "bandit_ucb1": ({"name": "bandit", "policy": "ucb1", "reward": "proxy_prob"}, DEDUP),
+        "bandit_exp3": ({"name": "bandit", "policy": "exp3", "reward": "proxy_prob"}, DEDUP),
+        "bandit_thompson": ({"name": "bandit", "policy": "thompson", "reward": "proxy_prob"}, DEDUP),
+    }
+
+
+def embedder(name: str):
+    if name == "static":
+        return registry.build("embedder", "static")
+    return registry.build("embedder", "sentence_transformer", {"model": name})
+
+
+def run_one(dataset: str, noise: float, budgets: list[Budget], seeds: int, trainer: dict, emb_name: str,
+            only: list[str] | None, progress: bool) -> pd.DataFrame:
+    pool_path, test_path, flip = materialise(dataset, noise)
+    tag = f"{dataset}-noise{int(noise * 100)}-{emb_name}"
+    run_dir = OUT / "quality" / tag
+    stages = [Read(pool_path), embedder(emb_name), *[registry.build("scorer", s) for s in SCORERS]]
+    pipe = Pipeline(stages, run_dir=run_dir, seed=0, progress=progress, cache_dir=OUT / "cache")
+    t0 = time.perf_counter()
+    pool, ctx, _ = pipe.prepare()
+    prep_s = time.perf_counter() - t0
+    test, _ = pipe._read(Read(test_path), "test", known_labels=pool.label_names, task=pool.task)
+    pipe.embed_step().pool(test, desc="embed test")
+    arms = {}
+    for name, (spec, rules) in selectors().items():
+        if only and name not in only:
+            continue
+        spec = dict(spec)
+        sel = registry.build("selector", spec.pop("name"), spec)
+        arms[name], _ = select_arm(pool, ctx, lambda b, sel=sel, rules=rules: Select(sel, b, exclude=rules))
+    arms["random"] = random_arm(len(pool), lambda b, s: b.max_records(len(pool)))
+    tspec = dict(trainer)
+    tcls = registry.get("trainer", tspec.pop("name"))
+    res = evaluate_pool(pool, test, arms, budgets, seeds, lambda: tcls(**tspec), full=True,
+                        results_path=run_dir / f"eval-{tcls.name}.jsonl", progress=progress)
+    res["dataset"], res["noise"], res["embedder"] = dataset, noise, emb_name
+    # how much injected noise each arm's selection carries (selection purity), for the noisy variants
+    if noise > 0:
+        flips = []
+        for name, arm in arms.items():
+            for b in budgets:
+                rows = arm(b, 0)
+                flips.append({"arm": name, "budget_spec": str(b), "noisy_share": float(flip[rows].mean())})
+        res = res.merge(pd.DataFrame(flips), on=["arm", "budget_spec"], how="left")
+    res["prepare_seconds"] = prep_s
+    return res
+
+
+def markdown(res: pd.DataFrame) -> str:
+    lines = []
+    for (ds, noise, emb), g in res.groupby(["dataset", "noise", "embedder"], sort=False):
+        t = summarise(g)
+        metric = t["metric"].iloc[0]
+        full = t[t["arm"] == "full"]
+        full_txt = f"{full['mean'].iloc[0]:.4f} ± {full['std'].iloc[0]:.4f}" if len(full) else "n/a"
+        lines.append(f"\n#### {ds}, {int(noise * 100)}% label noise ({emb}; metric {metric}; full data {full_txt})\n")
+        budgets = [b for b in t["budget_spec"].unique() if b != "1 of the pool"]
+        lines.append("| selector | " + " | ".join(budgets) + " |")
+        lines.append("|---|" + "---|" * len(budgets))
+        for arm in [a for a in t["arm"].unique() if a != "full"]:
+            cells = []
+            for b in budgets:
+                r = t[(t["arm"] == arm) & (t["budget_spec"] == b)]
+                if not len(r):
+                    cells.append("")
+                    continue
+                r = r.iloc[0]
+                gain = "" if arm == "random" else f" ({r['gain_vs_random'] * 100:+.1f})"
+                cells.append(f"{r['mean']:.4f} ± {r['std']:.4f}{gain}")
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--noise", default="0,0.2")
+    ap.add_argument("--budgets", default="0.05,0.1,0.25")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--trainer", default="logreg")
+    ap.add_argument("--trainer-params", default="{}", help="JSON of trainer parameters")
+    ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--selectors", default="", help="comma-separated subset (default: all)")
+    ap.add_argument("--tag", default="")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    budgets = [Budget.parse(b) for b in a.budgets.split(",")]
+    trainer = {"name": a.trainer, **json.loads(a.trainer_params)}
+    only = [s for s in a.selectors.split(",") if s] or None
+    frames = []
+    t0 = time.perf_counter()
+    for ds in a.datasets.split(","):
+        for noise in (float(x) for x in a.noise.split(",")):
+            t1 = time.perf_counter()
+            frames.append(run_one(ds, noise, budgets, a.seeds, trainer, a.embedder, only, not a.quiet))
+            print(f"{ds} noise={noise}: {time.perf_counter() - t1:.0f}s", flush=True)
+    res = pd.concat(frames, ignore_index=True)
+    name = f"quality-{a.trainer}-{a.embedder}{('-' + a.tag) if a.tag else ''}"
+    res.to_parquet(OUT / f"{name}.parquet", index=False)
+    md = (f"Command: `{' '.join(['.venv/bin/python', *sys.argv])}`  \nDate: {time.strftime('%Y-%m-%d')}; "
+          f"machine: {platform.machine()}, {os.cpu_count()} cores; wall time {time.perf_counter() - t0:.0f}s\n"
+          + markdown(res))
+    (OUT / f"{name}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
