@@ -66,3 +66,24 @@ def test_self_knn_shapes():
     assert not (idx == np.arange(3)[:, None]).any()
     sims, idx = self_knn(np.eye(3, dtype=np.float32)[:1], k=5)
     assert sims.shape == (1, 0)
+
+
+def test_shared_knn_searches_once_and_matches_a_fresh_search(monkeypatch):
+    """nn_sim, near_dup and knn_agreement share one neighbour search per run; slices equal fresh searches."""
+    import numpy as np
+
+    from curata.engine.context import RunContext
+    from curata.scorers import _knn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    calls = []
+    real = _knn.self_knn
+    monkeypatch.setattr(_knn, "self_knn", lambda *a, **k: calls.append(k) or real(*a, **k))
+    ctx = RunContext(seed=0, progress=False)
+    for k in (6, 20, 10):
+        sims, idx = _knn.shared_self_knn(ctx, x, k)
+        fs, fi = real(x, k)
+        assert np.array_equal(idx, fi) and np.allclose(sims, fs)
+    assert len(calls) == 1

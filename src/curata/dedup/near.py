@@ -7,7 +7,7 @@ import pandas as pd
 from pydantic import Field
 
 from curata.engine.stage import Params, Scorer
-from curata.scorers._knn import self_knn
+from curata.scorers._knn import shared_self_knn
 
 
 class NearDuplicateParams(Params):
@@ -35,7 +35,7 @@ class NearDuplicateScorer(Scorer):
         p = self.params
         n = len(pool)
         seed = ctx.seed if p.seed is None else p.seed
-        sims, idx = self_knn(pool.embeddings, p.k, exact_max=p.exact_max, nprobe=p.nprobe, seed=seed,
+        sims, idx = shared_self_knn(ctx, pool.embeddings, p.k, exact_max=p.exact_max, nprobe=p.nprobe, seed=seed,
                              progress=ctx.progress, desc="near_dup")
         score = np.zeros(n, dtype=np.float64)
         rep = np.full(n, -1, dtype=np.int64)

@@ -72,3 +72,18 @@ def self_knn(embeddings: np.ndarray, k: int, exact_max: int = 50_000, nprobe: in
     sims[missing] = -np.inf
     np.clip(sims, -1.0, 1.0, out=sims, where=~missing)
     return sims, idx
+
+
+def shared_self_knn(ctx, embeddings: np.ndarray, k: int, exact_max: int = 50_000, nprobe: int = 16,
+                    seed: int = 0, progress: bool = False, desc: str = "knn") -> tuple[np.ndarray, np.ndarray]:
+    """``self_knn`` computed once per run and shared: nn_sim, near_dup and knn_agreement all need the same
+    neighbours, so the first caller searches ``max(k, 32)`` and later callers slice the answer."""
+    store = ctx.artifacts.setdefault("_self_knn", {}) if ctx is not None else {}
+    key = (id(embeddings), embeddings.shape, exact_max, nprobe, seed)
+    hit = store.get(key)
+    if hit is None or hit[0].shape[1] < min(k, len(embeddings) - 1):
+        hit = self_knn(embeddings, max(k, 32), exact_max=exact_max, nprobe=nprobe, seed=seed, progress=progress,
+                       desc=desc)
+        store[key] = hit
+    kk = min(k, hit[0].shape[1])
+    return hit[0][:, :kk], hit[1][:, :kk]

@@ -7,7 +7,7 @@ import pandas as pd
 from pydantic import Field
 
 from curata.engine.stage import Params, Scorer
-from curata.scorers._knn import self_knn
+from curata.scorers._knn import shared_self_knn
 
 
 class KnnAgreementParams(Params):
@@ -36,7 +36,7 @@ class KnnAgreementScorer(Scorer):
         n = len(pool)
         seed = ctx.seed if p.seed is None else p.seed
         y = pool.label_indices()
-        sims, idx = self_knn(pool.embeddings, p.k, exact_max=p.exact_max, nprobe=p.nprobe, seed=seed,
+        sims, idx = shared_self_knn(ctx, pool.embeddings, p.k, exact_max=p.exact_max, nprobe=p.nprobe, seed=seed,
                              progress=ctx.progress, desc="knn_agreement")
         out = np.full(n, np.nan, dtype=np.float64)
         if idx.shape[1] == 0:

@@ -7,7 +7,7 @@ import pandas as pd
 from pydantic import Field
 
 from curata.engine.stage import Params, Scorer
-from curata.scorers._knn import self_knn
+from curata.scorers._knn import shared_self_knn
 
 
 class NearestNeighbourParams(Params):
@@ -34,7 +34,7 @@ class NearestNeighbourScorer(Scorer):
         p = self.params
         n = len(pool)
         seed = ctx.seed if p.seed is None else p.seed
-        sims, idx = self_knn(pool.embeddings, p.k, exact_max=p.exact_max, nprobe=p.nprobe, seed=seed,
+        sims, idx = shared_self_knn(ctx, pool.embeddings, p.k, exact_max=p.exact_max, nprobe=p.nprobe, seed=seed,
                              progress=ctx.progress, desc="nn_sim")
         nn_sim = np.zeros(n, dtype=np.float64)
         kth_sim = np.zeros(n, dtype=np.float64)
