@@ -53,6 +53,7 @@ def selectors() -> dict[str, tuple[dict, list[ExcludeRule]]]:
         "cluster_balanced": ({"name": "cluster_balanced"}, DEDUP),
         "kcenter": ({"name": "kcenter"}, DEDUP),
         "facility_location": ({"name": "facility_location"}, DEDUP),
+        "facility_by_label": ({"name": "facility_location", "stratify": "label"}, DEDUP),
         "bandit_ucb1": ({"name": "bandit", "policy": "ucb1", "reward": "proxy_prob"}, DEDUP),
         "bandit_exp3": ({"name": "bandit", "policy": "exp3", "reward": "proxy_prob"}, DEDUP),
         "bandit_thompson": ({"name": "bandit", "policy": "thompson", "reward": "proxy_prob"}, DEDUP),
