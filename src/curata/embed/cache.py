@@ -66,9 +66,13 @@ class EmbeddingCache:
 
 
 def embed_texts(texts: list[str], embedder, cache: EmbeddingCache | None, progress: bool = True,
-                desc: str = "embed", chunk: int = 2048) -> tuple[np.ndarray, dict]:
-    """Vectors for ``texts`` (one row each). Each distinct text is embedded once; cached ones not at all."""
+                desc: str = "embed", chunk: int | None = None) -> tuple[np.ndarray, dict]:
+    """Vectors for ``texts`` (one row each). Each distinct text is embedded once; cached ones not at all.
+
+    ``chunk`` texts are encoded (and stored) at a time; default ``$CURATA_EMBED_CHUNK`` or 2048.
+    """
     t0 = time.perf_counter()
+    chunk = chunk or int(os.environ.get("CURATA_EMBED_CHUNK") or 2048)
     keys = [text_key(t) for t in texts]
     first: dict[bytes, int] = {}
     for i, k in enumerate(keys):

@@ -8,6 +8,7 @@ measured in benchmarks/selection_quality.py (see BENCHMARKS.md).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -21,6 +22,19 @@ from curata.errors import ConfigError
 
 def curata_home() -> Path:
     return Path(os.environ.get("CURATA_HOME", Path.home() / ".cache" / "curata"))
+
+
+def _is_model2vec(folder: Path) -> bool:
+    """A model2vec folder; model2vec writes a modules.json too, whose first module is a StaticEmbedding."""
+    if not ((folder / "config.json").exists() and (folder / "model.safetensors").exists()):
+        return False
+    if not (folder / "modules.json").exists():
+        return True
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        return modules[0]["type"].endswith("StaticEmbedding")
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        return False
 
 
 class StaticParams(Params):
@@ -43,7 +57,9 @@ class StaticEmbedder(Embedder):
         return hashlib.sha256(f"static|{self.params.model}|{self.params.pca_dims}".encode()).hexdigest()[:16]
 
     def _distilled_dir(self) -> Path:
-        return curata_home() / "static" / f"{Path(self.params.model).name}-pca{self.params.pca_dims}"
+        src = resolve_model(self.params.model)
+        tag = hashlib.sha256(str(Path(src).resolve() if Path(src).exists() else src).encode()).hexdigest()[:10]
+        return curata_home() / "static" / f"{Path(src).name}-{tag}-pca{self.params.pca_dims}"
 
     @property
     def model(self):
@@ -51,8 +67,7 @@ class StaticEmbedder(Embedder):
             from model2vec import StaticModel
 
             given = Path(self.params.model)
-            if (given / "config.json").exists() and (given / "model.safetensors").exists() and \
-                    not (given / "modules.json").exists():
+            if _is_model2vec(given):
                 self._model = StaticModel.from_pretrained(str(given))
             else:
                 out = self._distilled_dir()

@@ -60,10 +60,16 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
     if not pool.has_labels:
         raise CurataError("evaluate needs a labelled pool (the run has no labels)")
     done: dict[str, dict] = {}
+    torn = False
     if results_path is not None and results_path.exists():
-        for line in results_path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
+        text = results_path.read_text()
+        torn = bool(text) and not text.endswith("\n")  # a kill mid-append: start the next record on a new line
+        for line in text.splitlines():
+            try:
+                r = json.loads(line) if line.strip() else None
+            except json.JSONDecodeError:
+                continue  # that model is trained again
+            if r is not None:
                 done[r["key"]] = r
     y_test = test.label_indices(pool.label_names)
     probe = trainer_factory()
@@ -104,7 +110,8 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
         if results_path is not None:
             results_path.parent.mkdir(parents=True, exist_ok=True)
             with open(results_path, "a") as fh:
-                fh.write(json.dumps(rec) + "\n")
+                fh.write(("\n" if torn else "") + json.dumps(rec) + "\n")
+            torn = False
     return pd.DataFrame(rows_out)
 
 

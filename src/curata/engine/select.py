@@ -35,6 +35,9 @@ class ExcludeRule:
             raise ConfigError("select.exclude", f"cannot parse {self.when!r}: {e.msg}") from None
         return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - {"True", "False", "None"}
 
+    def template_fields(self) -> set[str]:
+        return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(self.reason) if f}
+
     def reason_for(self, row: pd.Series) -> str:
         if not self.reason:
             return f"excluded: {self.when}"
@@ -67,6 +70,10 @@ class Select:
         rule_of = np.full(len(df), None, dtype=object)
         for i, rule in enumerate(self.exclude):
             missing = rule.columns() - set(df.columns)
+            missing_fields = rule.template_fields() - set(df.columns)
+            if missing_fields and not missing:
+                raise ConfigError(f"select.exclude[{i}].reason", f"the reason names unknown column(s) "
+                                  f"{sorted(missing_fields)}", "use {column} with a column of records.parquet")
             if missing:
                 if rule.optional:
                     notes.append(f"exclude rule {rule.when!r} skipped: no column(s) {sorted(missing)}")

@@ -1,0 +1,129 @@
+"""The proof loop on the shipped example: arms, equal training sizes, stored results, and resuming."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curata.engine.evaluate import evaluate_run
+from curata.errors import ConfigError, CurataError
+
+
+@pytest.fixture(scope="module")
+def evaluated(example_run, tmp_path_factory, example):
+    import shutil
+
+    run = tmp_path_factory.mktemp("evaluate") / "run"
+    shutil.copytree(example_run, run)
+    table = evaluate_run(run, example / "test.jsonl", budgets=["0.1", "0.25"], seeds=2, progress=False)
+    return run, table
+
+
+def test_results_table(evaluated):
+    _, table = evaluated
+    assert sorted(set(zip(table["budget_spec"], table["arm"]))) == [
+        ("0.1 of the pool", "random"), ("0.1 of the pool", "selected"),
+        ("0.25 of the pool", "random"), ("0.25 of the pool", "selected"), ("1 of the pool", "full")]
+    for spec, n in (("0.1 of the pool", 60), ("0.25 of the pool", 150)):
+        rows = table[table["budget_spec"] == spec].set_index("arm")
+        assert rows.loc["selected", "n_train"] == rows.loc["random", "n_train"] == n
+        assert rows.loc["selected", "n"] == rows.loc["random", "n"] == 2
+        assert rows.loc["selected", "gain_vs_random"] == pytest.approx(
+            rows.loc["selected", "mean"] - rows.loc["random", "mean"])
+    full = table[table["arm"] == "full"].iloc[0]
+    assert full["n_train"] == 600 and full["budget"] == 1.0 and not np.isfinite(full["gain_vs_random"])
+    for col in ("mean", "acc_mean"):
+        assert table[col].between(0, 1).all()
+    assert (table["std"] >= 0).all() and set(table["metric"]) == {"macro_f1"}
+    # a logistic regression on MiniLM embeddings of the whole pool is far better than chance (4 labels)
+    assert full["acc_mean"] > 0.7
+    assert table["budget"].is_monotonic_increasing
+
+
+def test_results_are_stored(evaluated, example):
+    run, table = evaluated
+    results = pd.read_parquet(run / "eval" / "results.parquet")
+    from curata.train.logreg import LogRegTrainer
+
+    n_full = 1 if getattr(LogRegTrainer, "deterministic", False) else 2  # else one full model per seed
+    assert len(results) == 2 * 2 * 2 + n_full  # budgets × arms × seeds + full
+    assert (results["arm"] == "full").sum() == n_full
+    assert {"budget", "arm", "seed", "n_train", "accuracy", "macro_f1", "f1", "primary"} <= set(results)
+    for m in ("accuracy", "macro_f1", "f1"):
+        assert results[m].between(0, 1).all()
+    sizes = results.groupby(["budget_spec", "seed"])["n_train"].nunique().drop("1 of the pool", level=0)
+    assert (sizes == 1).all()
+    summary = json.loads((run / "eval" / "summary.json").read_text())
+    assert summary["seeds"] == 2 and summary["primary"] == "macro_f1"
+    assert summary["test"]["records"] == 300 and summary["test"]["rejected"] == 0
+    import hashlib
+    assert summary["test"]["sha256"] == hashlib.sha256((example / "test.jsonl").read_bytes()).hexdigest()
+    assert len(summary["table"]) == len(table)
+    lines = (run / "eval" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == len(results)
+
+
+def test_selected_arm_trains_on_the_run_selection(evaluated):
+    """At the run's own budget and seed, the selected arm is exactly the run's selection."""
+    run, _ = evaluated
+    records = pd.read_parquet(run / "records.parquet")
+    results = pd.read_parquet(run / "eval" / "results.parquet")
+    row = results[(results["arm"] == "selected") & (results["budget_spec"] == "0.1 of the pool")
+                  & (results["seed"] == 0)].iloc[0]
+    assert row["n_train"] == int(records["selected"].sum()) == 60
+
+
+def test_second_call_resumes_without_training(evaluated, example, monkeypatch):
+    run, table = evaluated
+    from curata.train.base import Trainer
+
+    def no_training(self, *a, **k):
+        raise AssertionError("retrained a model that was already evaluated")
+
+    monkeypatch.setattr(Trainer, "fit", no_training)
+    again = evaluate_run(run, example / "test.jsonl", budgets=["0.1", "0.25"], seeds=2, progress=False)
+    pd.testing.assert_frame_equal(again, table)
+    # a subset of the budgets is answered from the same results
+    part = evaluate_run(run, example / "test.jsonl", budgets=["0.25"], seeds=1, progress=False)
+    assert list(zip(part["budget_spec"], part["arm"], part["n_train"], part["n"])) == [
+        ("0.25 of the pool", "random", 150, 1), ("0.25 of the pool", "selected", 150, 1),
+        ("1 of the pool", "full", 600, 1)]
+
+
+def test_errors(example_run, copy_run, example, tmp_path):
+    with pytest.raises(CurataError, match="no config.yaml"):
+        evaluate_run(tmp_path, example / "test.jsonl", budgets=["0.1"], seeds=1)
+    run = copy_run(example_run)
+    with pytest.raises(ConfigError) as err:
+        evaluate_run(run, example / "test.jsonl", budgets=["700"], seeds=1, progress=False)
+    assert err.value.key == "budgets" and "larger than the pool" in err.value.problem
+    with pytest.raises(ConfigError) as err:
+        evaluate_run(run, example / "test.jsonl", budgets=["0.1"], seeds=1, trainer={"name": "svm"})
+    assert err.value.key == "evaluate.trainer"
+
+
+def test_a_results_line_torn_by_a_kill_is_trained_again(evaluated, example, copy_run, monkeypatch):
+    """A kill while appending leaves half a line: the evaluation resumes, retraining only that model."""
+    run = copy_run(evaluated[0])
+    results = run / "eval" / "results.jsonl"
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:40])  # the last record cut mid-write
+    from curata.train.base import Trainer
+
+    fits = []
+    real_fit = Trainer.fit
+
+    def counting_fit(self, *a, **k):
+        fits.append(1)
+        return real_fit(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "fit", counting_fit)
+    table = evaluate_run(run, example / "test.jsonl", budgets=["0.1", "0.25"], seeds=2, progress=False)
+    assert len(fits) == 1
+    pd.testing.assert_frame_equal(table, evaluated[1])
+    again = evaluate_run(run, example / "test.jsonl", budgets=["0.1", "0.25"], seeds=2, progress=False)
+    assert len(fits) == 1  # the retrained model's line was stored readably after the torn one
+    pd.testing.assert_frame_equal(again, evaluated[1])
