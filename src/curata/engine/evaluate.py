@@ -97,7 +97,7 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
             metrics, seconds = cache[train_key]
         else:
             t0 = time.perf_counter()
-            trainer = trainer_factory().fit(pool.take(rows), seed=s)
+            trainer = trainer_factory().fit(pool.take(rows), seed=s, progress=False)
             metrics = classification_metrics(y_test, trainer.predict_proba(test), pool.label_names, pool.task)
             seconds = time.perf_counter() - t0
             cache[train_key] = (metrics, seconds)
