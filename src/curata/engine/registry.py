@@ -15,9 +15,15 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "target_sim": "curata.scorers.target_sim:TargetSimilarityScorer",
         "zipfit": "curata.scorers.zipfit:ZipFitScorer",
         "proxy": "curata.scorers.proxy:ProxyModelScorer",
+        "label_issues": "curata.scorers.label_issues:LabelIssueScorer",
         "knn_agreement": "curata.scorers.knn_agreement:KnnAgreementScorer",
+        "wrong_events": "curata.scorers.wrong_events:WrongEventsScorer",
         "truth_inference": "curata.scorers.truth_inference:TruthInferenceScorer",
         "knn_shapley": "curata.scorers.knn_shapley:KnnShapleyScorer",
+        "ppl": "curata.scorers.ppl:PerplexityScorer",
+        "ifd": "curata.scorers.ifd:IFDScorer",
+        "judge": "curata.scorers.judge:JudgeScorer",
+        "instructmining": "curata.scorers.instructmining:InstructMiningScorer",
         "exact_dup": "curata.dedup.exact:ExactDuplicateScorer",
         "near_dup": "curata.dedup.near:NearDuplicateScorer",
         "kmeans": "curata.cluster.kmeans:KMeansClusterer",
@@ -43,6 +49,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
     "trainer": {
         "logreg": "curata.train.logreg:LogRegTrainer",
         "finetune": "curata.train.finetune:FineTuneTrainer",
+        "mlp": "curata.train.mlp:MLPTrainer",
+        "ido": "curata.train.ido:IDOTrainer",
     },
 }
 _USER: dict[str, dict[str, type]] = {role: {} for role in _BUILTIN}
