@@ -211,6 +211,16 @@ def recipes():
         typer.echo(f"{name:10s} {' '.join(str(desc).split())}")
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules (curata.commands.*), imported only when run."""
+    from curata.commands.label_issues import label_issues as _label_issues
+
+    app.command("label-issues")(_label_issues)
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app()

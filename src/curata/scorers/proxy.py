@@ -34,6 +34,46 @@ def _fit_predict(x_tr, y_tr, x_te, m: int, priors: np.ndarray, c: float, seed: i
     return probs
 
 
+def out_of_fold_probs(x: np.ndarray, y: np.ndarray, m: int, folds: int = 5, c: float = 1.0, seed: int = 0,
+                      progress: bool = False) -> tuple[np.ndarray, int, list[str]]:
+    """Out-of-fold logistic-regression probabilities over ``m`` classes: (n×m probs, folds used, notes).
+
+    ``y`` holds class indices, -1 for unlabelled rows (predicted by the mean of the fold models). Folds are
+    stratified and seeded; with a class rarer than ``folds`` they drop to that count (at least 2), and a class
+    missing from a fold's training rows gets its prior there.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    n = len(y)
+    x = np.asarray(x, dtype=np.float32)
+    lab = np.flatnonzero(y >= 0)
+    counts = np.bincount(y[lab], minlength=m)
+    priors = counts / max(1, len(lab))
+    smallest = int(counts[counts > 0].min())
+    n_folds = max(2, min(folds, smallest))
+    notes = []
+    if n_folds < folds:
+        notes.append(f"folds reduced from {folds} to {n_folds}: "
+                     f"the rarest class has {smallest} example(s)")
+    if smallest < 2:
+        notes.append("a class has a single example: "
+                     "its out-of-fold probability falls back to the class prior")
+
+    probs = np.zeros((n, m), dtype=np.float64)
+    unl = np.flatnonzero(y < 0)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    y_split = y[lab] if smallest >= n_folds else np.where(counts[y[lab]] >= n_folds, y[lab], -1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(splitter.split(np.zeros(len(lab)), y_split))
+    for tr, te in tqdm(splits, desc="proxy", disable=not progress, leave=False):
+        rows = np.concatenate([lab[te], unl])
+        pr = _fit_predict(x[lab[tr]], y[lab[tr]], x[rows], m, priors, c, seed)
+        probs[lab[te]] = pr[:len(te)]
+        probs[unl] += pr[len(te):] / n_folds
+    return probs, n_folds, notes
+
+
 def confident_suspects(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Confident Learning's off-diagonal rule: (suspect mask, per-class thresholds t_j).
 
@@ -76,43 +116,16 @@ class ProxyModelScorer(Scorer):
     needs_labels = True
 
     def score(self, pool, ctx) -> pd.DataFrame:
-        from sklearn.model_selection import StratifiedKFold
-
         p = self.params
         seed = ctx.seed if p.seed is None else p.seed
         names = list(pool.label_names)
         m, n = len(names), len(pool)
         x = pool.features if pool.features is not None else pool.embeddings
-        x = np.asarray(x, dtype=np.float32)
         y = pool.label_indices()
-        lab = np.flatnonzero(y >= 0)
-        counts = np.bincount(y[lab], minlength=m)
-        priors = counts / max(1, len(lab))
-        smallest = int(counts[counts > 0].min())
-        folds = max(2, min(p.folds, smallest))
-        notes = []
-        if folds < p.folds:
-            notes.append(f"folds reduced from {p.folds} to {folds}: "
-                         f"the rarest class has {smallest} example(s)")
-        if smallest < 2:
-            notes.append("a class has a single example: "
-                         "its out-of-fold probability falls back to the class prior")
+        probs, folds, notes = out_of_fold_probs(x, y, m, p.folds, p.C, seed, ctx.progress)
         for note in notes:
             log.warning("proxy: %s", note)
             ctx.notes.append(f"proxy: {note}")
-
-        probs = np.zeros((n, m), dtype=np.float64)
-        unl = np.flatnonzero(y < 0)
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        y_split = y[lab] if smallest >= folds else np.where(counts[y[lab]] >= folds, y[lab], -1)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-            splits = list(splitter.split(np.zeros(len(lab)), y_split))
-        for tr, te in tqdm(splits, desc="proxy", disable=not ctx.progress, leave=False):
-            rows = np.concatenate([lab[te], unl])
-            pr = _fit_predict(x[lab[tr]], y[lab[tr]], x[rows], m, priors, p.C, seed)
-            probs[lab[te]] = pr[:len(te)]
-            probs[unl] += pr[len(te):] / folds
 
         labelled = y >= 0
         yy = np.where(labelled, y, 0)

@@ -16,7 +16,9 @@ ExprSpec = str | dict[str, float]
 _TERM = re.compile(r"""^(?P<neg>-)?\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*
                       (?::\s*(?P<w>[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?$""", re.VERBOSE)
 _PRODUCERS = {"cluster": "add the `kmeans` scorer", "cluster_dist": "add the `kmeans` scorer",
-              "label": "give the input a label field"}
+              "label": "give the input a label field", "label_issue": "add the `label_issues` scorer",
+              "is_label_issue": "add the `label_issues` scorer", "inferred_label": "add the `truth_inference` scorer",
+              "label_agreement": "add the `truth_inference` scorer"}
 
 
 def parse_terms(spec: ExprSpec) -> list[tuple[str, float]]:
