@@ -14,7 +14,7 @@ WORDS = ("data model select budget cluster random label score text record pool t
          "diverse sample noise signal review product movie great poor fine").split()
 
 
-def build_run(root: Path, n: int = 600, n_rejected: int = 5, frac: float = 0.1, *, summary: bool = True,
+def _build_run(root: Path, n: int = 600, n_rejected: int = 5, frac: float = 0.1, *, summary: bool = True,
               manifest: bool = True, config: bool = True, labels: bool = True, map_xy: bool = True,
               clusters: bool = True, bandit: bool = True, evaluation: bool = True, rejected_file: bool = True,
               selection: bool = True, seed: int = 0, texts: dict[int, str] | None = None) -> dict:
@@ -141,7 +141,7 @@ def write_eval(root: Path, n: int, seed: int = 0, seeds: int = 3) -> pd.DataFram
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     root = tmp_path / "demo"
-    build_run(root)
+    _build_run(root)
     return root
 
 
@@ -151,5 +151,11 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
     from curata.report import render_report
 
     root = tmp_path_factory.mktemp("runs") / "demo"
-    build_run(root)
+    _build_run(root)
     return root, render_report(root).read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def build_run():
+    """The synthetic run-directory builder, as a fixture (tests cannot import conftest by name)."""
+    return _build_run

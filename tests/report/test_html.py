@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import build_run
 
 from curata.report import render_report
 
@@ -105,7 +104,7 @@ def test_score_histograms_skip_non_numeric(demo):
     assert "tag_score" not in scores
 
 
-def test_escapes_user_text(tmp_path):
+def test_escapes_user_text(tmp_path, build_run):
     root = tmp_path / "esc"
     build_run(root, n=15, frac=1.0, bandit=False, evaluation=False,
               texts={0: "<script>alert('pwned')</script> & <b>bold</b>"})
@@ -116,7 +115,7 @@ def test_escapes_user_text(tmp_path):
     assert page.count("<script>") == 1
 
 
-def test_minimal_run_shows_notes_instead_of_missing_sections(tmp_path):
+def test_minimal_run_shows_notes_instead_of_missing_sections(tmp_path, build_run):
     root = tmp_path / "bare"
     build_run(root, summary=False, manifest=False, config=False, labels=False, map_xy=False, clusters=False,
               bandit=False, evaluation=False, rejected_file=False)
@@ -134,7 +133,7 @@ def test_minimal_run_shows_notes_instead_of_missing_sections(tmp_path):
     assert remote_refs(page) == []
 
 
-def test_scored_only_run(tmp_path):
+def test_scored_only_run(tmp_path, build_run):
     root = tmp_path / "scored"
     build_run(root, selection=False, rejected_file=True)
     page = render(root)
@@ -145,7 +144,7 @@ def test_scored_only_run(tmp_path):
     assert cell_count(section_html(page, "why"), "scored only") == 600
 
 
-def test_no_rejections_and_empty_rejected_file(tmp_path):
+def test_no_rejections_and_empty_rejected_file(tmp_path, build_run):
     root = tmp_path / "clean"
     build_run(root, n_rejected=0, labels=False, map_xy=False, clusters=False, bandit=False, evaluation=False)
     page = render(root)
@@ -163,7 +162,7 @@ def test_samples_follow_priority(demo):
     assert "(first 20 of 60)" in samples and "(first 20 of 510)" in samples and "(first 20 of 30)" in samples
 
 
-def test_learning_curve_table_values(tmp_path):
+def test_learning_curve_table_values(tmp_path, build_run):
     root = tmp_path / "ev"
     build_run(root, n=200, labels=False, map_xy=False, clusters=False, evaluation=False, bandit=False)
     rows = [{"budget": 0.1, "n_train": 20, "arm": a, "seed": s, "trainer": "logreg()", "accuracy": v + 0.1,
@@ -182,7 +181,7 @@ def test_learning_curve_table_values(tmp_path):
     assert lc.count('<img class="chart"') == 1
 
 
-def test_learning_curve_pair_task_reads_primary_from_f1(tmp_path):
+def test_learning_curve_pair_task_reads_primary_from_f1(tmp_path, build_run):
     root = tmp_path / "pair"
     build_run(root, n=200, labels=False, map_xy=False, clusters=False, evaluation=False, bandit=False)
     rows = [{"budget": 0.5, "n_train": 100, "arm": a, "seed": 0, "trainer": "logreg()", "accuracy": 0.9,
@@ -194,7 +193,7 @@ def test_learning_curve_pair_task_reads_primary_from_f1(tmp_path):
     assert "<b>positive_f1</b>" in lc and "+0.100" in lc
 
 
-def test_learning_curve_from_summary_table_only(tmp_path):
+def test_learning_curve_from_summary_table_only(tmp_path, build_run):
     root = tmp_path / "evsum"
     build_run(root, n=200, labels=False, map_xy=False, clusters=False, evaluation=False, bandit=False)
     (root / "eval").mkdir()
@@ -205,7 +204,7 @@ def test_learning_curve_from_summary_table_only(tmp_path):
     assert '0.750 <span class="muted">± 0.010 (3)</span>' in lc and "+0.050" in lc
 
 
-def test_map_subsamples_large_pools(tmp_path, monkeypatch):
+def test_map_subsamples_large_pools(tmp_path, monkeypatch, build_run):
     from curata.report import sections
 
     monkeypatch.setattr(sections, "MAX_POINTS", 100)
@@ -242,7 +241,7 @@ def test_missing_run_dir_raises(tmp_path):
         render_report(tmp_path / "nope")
 
 
-def test_selected_records_never_hidden_by_nan_scores(tmp_path):
+def test_selected_records_never_hidden_by_nan_scores(tmp_path, build_run):
     root = tmp_path / "nan"
     build_run(root, n=100, labels=False, map_xy=False, clusters=False, bandit=False, evaluation=False)
     df = pd.read_parquet(root / "records.parquet")
