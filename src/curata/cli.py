@@ -143,7 +143,7 @@ def evaluate(run: Path = typer.Argument(..., help="a run directory made by `sele
              test: Path = typer.Option(..., help="labelled test split (same fields as the pool)"),
              budgets: str = typer.Option("0.05,0.1,0.25", help="comma-separated budgets"),
              seeds: int = typer.Option(5, help="seeds for random baselines (and seeded selectors/trainers)"),
-             trainer: str = typer.Option("logreg", help="logreg (frozen embeddings) | finetune (MiniLM on CPU)"),
+             trainer: str = typer.Option("logreg", help="logreg | mlp (frozen embeddings) | ido (noise-robust two-stage) | finetune (MiniLM on CPU)"),
              no_full: bool = typer.Option(False, help="skip the full-pool baseline"),
              no_report: bool = typer.Option(False), quiet: bool = typer.Option(False)):
     """Train on the selection, on random subsets of the same size and on the full pool; compare on TEST."""

@@ -78,3 +78,61 @@ def test_one_class_training_set_skips_training():
 def test_unknown_model_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot load"):
         FineTuneTrainer(model="/nonexistent/model/folder").fit(weather(4, seed=0), seed=0, progress=False)
+
+
+
+@pytest.fixture
+def tiny_encoder(monkeypatch):
+    """A one-layer, 32-wide BERT with MiniLM's tokenizer in place of MiniLM: fast, same code path."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from curata.embed.sentence_transformer import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"), local_files_only=True)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=64)
+
+    def load(self):
+        self._tokenizer = tokenizer
+        torch.manual_seed(0)
+        return BertModel(config)
+
+    monkeypatch.setattr(FineTuneTrainer, "_load_encoder", load)
+
+
+def test_wrong_events_are_counted_from_the_training_logits_without_changing_training(tiny_encoder,
+                                                                                   monkeypatch):
+    import curata.train.finetune as finetune
+
+    predictions = []  # the argmax of every training forward pass, in order
+
+    def recording(*args):
+        model = build(*args)
+        model.head.register_forward_hook(lambda m, i, out: predictions.append(out.detach().argmax(1).numpy()))
+        return model
+
+    build = finetune.mean_pool_classifier
+    monkeypatch.setattr(finetune, "mean_pool_classifier", recording)
+    train = weather(32, seed=0)
+    kw = dict(max_length=16, epochs=4, batch_size=8, lr=1e-3, num_threads=1)
+    plain = FineTuneTrainer(**kw).fit(train, seed=2, progress=False)
+    predictions.clear()
+    counted = FineTuneTrainer(**kw, count_wrong_events=True).fit(train, seed=2, progress=False)
+    assert plain.wrong_events_ is None
+    assert counted.losses_ == plain.losses_  # counting reads the logits it already has: same training
+    assert len(predictions) == 16  # no extra forward pass
+    # recount from the recorded predictions, replaying the trainer's seeded data order
+    y, rng = train.label_indices(), np.random.default_rng(2)
+    expected, per_epoch = np.zeros(32, dtype=int), []
+    batches = iter(predictions)
+    for _ in range(4):
+        order, current = rng.permutation(32), np.zeros(32, dtype=int)
+        for s in range(0, 32, 8):
+            idx = order[s:s + 8]
+            current[idx] = next(batches)
+            expected[idx] += current[idx] != y[idx]
+        per_epoch.append(current)
+    np.testing.assert_array_equal(counted.wrong_events_, expected)
+    assert (counted.visits_ == 4).all()
+    assert counted.prediction_changes_ == [int((a != b).sum()) for a, b in zip(per_epoch, per_epoch[1:])]

@@ -18,7 +18,8 @@ _TERM = re.compile(r"""^(?P<neg>-)?\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*
 _PRODUCERS = {"cluster": "add the `kmeans` scorer", "cluster_dist": "add the `kmeans` scorer",
               "label": "give the input a label field", "label_issue": "add the `label_issues` scorer",
               "is_label_issue": "add the `label_issues` scorer", "inferred_label": "add the `truth_inference` scorer",
-              "label_agreement": "add the `truth_inference` scorer"}
+              "label_agreement": "add the `truth_inference` scorer",
+              "ido_clean_prob": "add the `wrong_events` scorer"}
 
 
 def parse_terms(spec: ExprSpec) -> list[tuple[str, float]]:

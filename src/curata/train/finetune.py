@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from curata.embed.sentence_transformer import DEFAULT_MODEL, resolve_model
 from curata.engine.stage import Params
 from curata.errors import ConfigError
+from curata.label.wrong_events import prediction_changes
 from curata.train.base import Trainer
 
 
@@ -30,6 +31,7 @@ class FineTuneParams(Params):
     dropout: float = Field(0.1, ge=0, lt=1)
     eval_batch_size: int = Field(64, ge=1)
     num_threads: int | None = Field(None, ge=1)  # None: every core this process may run on
+    count_wrong_events: bool = False  # IDO's wrong events (METHODS §7.2), from the training logits
 
 
 def available_cores() -> int:
@@ -77,7 +79,9 @@ class FineTuneTrainer(Trainer):
     """Full fine-tuning with AdamW and linear warm-up/decay; pairs are read as a cross-encoder (left, right).
 
     Seeded (head init, dropout, data order); ``losses_`` holds the training loss per step and ``stats_``
-    the throughput. Loads offline and writes nothing to disk.
+    the throughput. With ``count_wrong_events`` it fills ``wrong_events_``, ``visits_`` and
+    ``prediction_changes_`` (see the ``mlp`` trainer) from the logits of each step. Loads offline and writes
+    nothing to disk.
     """
 
     name = "finetune"
@@ -91,6 +95,9 @@ class FineTuneTrainer(Trainer):
         self.losses_: list[float] = []
         self.stats_: dict[str, float] = {}
         self._progress = True
+        self.wrong_events_: np.ndarray | None = None
+        self.visits_: np.ndarray | None = None
+        self.prediction_changes_: list[int] = []
 
     def _load_encoder(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -148,17 +155,26 @@ class FineTuneTrainer(Trainer):
             labels = torch.as_tensor(y, dtype=torch.long)
             rng = np.random.default_rng(seed)
             self.losses_, step, seen, start = [], 0, 0, time.perf_counter()
+            counting = p.count_wrong_events
+            if counting:
+                self.wrong_events_, self.visits_ = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+                self.prediction_changes_, last = [], None
             model.train()
             with tqdm(total=total, desc=f"finetune ({n} examples)", unit="step", disable=not progress,
                       leave=False) as bar:
                 while step < total:
                     order = rng.permutation(n)
+                    current = np.full(n, -1, dtype=np.int64)
                     for s in range(0, n, p.batch_size):
                         if step >= total:
                             break
                         idx = order[s:s + p.batch_size]
-                        loss = torch.nn.functional.cross_entropy(model(self._encode(first, second, idx)),
-                                                                 labels[idx])
+                        logits = model(self._encode(first, second, idx))
+                        loss = torch.nn.functional.cross_entropy(logits, labels[idx])
+                        if counting:
+                            current[idx] = logits.detach().argmax(dim=1).numpy()
+                            self.wrong_events_[idx] += current[idx] != y[idx]
+                            self.visits_[idx] += 1
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -168,6 +184,10 @@ class FineTuneTrainer(Trainer):
                         step, seen = step + 1, seen + len(idx)
                         bar.update(1)
                         bar.set_postfix(loss=f"{self.losses_[-1]:.3f}")
+                    if counting:
+                        if last is not None:
+                            self.prediction_changes_.append(prediction_changes(last, current))
+                        last = current
             elapsed = time.perf_counter() - start
         model.eval()
         self.model_ = model
