@@ -26,6 +26,9 @@ from curata.engine.read import Read  # noqa: E402
 from curata.engine.select import ExcludeRule, Select  # noqa: E402
 
 SUSPECT = DEDUP + [ExcludeRule("proxy_suspect", "suspect")]
+STRICT = SUSPECT + [ExcludeRule("proxy_margin_score < 0", "proxy predicts another label")]
+CL = DEDUP + [ExcludeRule("is_label_issue", "confident learning (prune_by_noise_rate)")]
+UNION = CL + [ExcludeRule("proxy_suspect", "suspect")]
 
 VARIANTS = {
     "A_cb_equal_by_prob": ({"name": "cluster_balanced", "by": "proxy_prob", "stratify_label": True}, SUSPECT),
@@ -47,6 +50,15 @@ VARIANTS = {
     "M_dedup_facility_by_label": ({"name": "facility_location", "stratify": "label"}, DEDUP),
     "N_clean_cb_sqrt_by_prob_nostrat": ({"name": "cluster_balanced", "allocation": "sqrt", "by": "proxy_prob"},
                                         SUSPECT),
+    "P_strict_facility_by_label_sqrt": ({"name": "facility_location", "stratify": "label", "allocation": "sqrt"},
+                                        STRICT),
+    "R_strict_facility": ({"name": "facility_location"}, STRICT),
+    "S_strict_facility_by_label": ({"name": "facility_location", "stratify": "label"}, STRICT),
+    "T_cl_facility_by_label_sqrt": ({"name": "facility_location", "stratify": "label", "allocation": "sqrt"}, CL),
+    "U_cl_facility": ({"name": "facility_location"}, CL),
+    "V_union_facility_by_label_sqrt": ({"name": "facility_location", "stratify": "label", "allocation": "sqrt"},
+                                       UNION),
+    "W_union_facility_by_label": ({"name": "facility_location", "stratify": "label"}, UNION),
 }
 
 

@@ -50,12 +50,14 @@ class LabelIssueScorer(Scorer):
     Columns: ``label_issue_score`` — the ``rank_by`` label-quality score in [0, 1]; **lower = more likely
     mislabelled** (NaN for unlabelled rows); ``is_label_issue`` — flagged by ``filter_by``;
     ``suggested_label`` — for flagged rows only, the most probable label name (always different from the
-    given one); None elsewhere, so the column reads as "the fix to apply". The summary (noise matrices,
+    given one); None elsewhere, so the column reads as "the fix to apply"; ``label_noise_rate`` — the
+    pool's estimated share of wrong labels, repeated on every row so rules can use it. The summary (noise matrices,
     joint, prior, counts) is saved as the ``label_issues_summary`` artifact. Unlabelled rows take no part in
     the estimate.
     """
 
     name = "label_issues"
+    version = "2"  # adds label_noise_rate
     Params = LabelIssueParams
     requires = ("sklearn",)
     needs_embeddings = True
@@ -146,4 +148,6 @@ class LabelIssueScorer(Scorer):
             ctx.notes.append(f"label_issues: too few examples to flag any in class(es) {small} "
                              f"(min_examples_per_class={p.min_examples_per_class})")
         return pd.DataFrame({"label_issue_score": score, "is_label_issue": flagged,
-                             "suggested_label": pd.Series(suggested, dtype=object)})
+                             "suggested_label": pd.Series(suggested, dtype=object),
+                             # the pool-level estimate on every row, so exclusion rules can depend on it
+                             "label_noise_rate": np.full(n, float(res.noise.noise_rate))})
