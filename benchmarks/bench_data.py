@@ -106,6 +106,23 @@ def inject_noise(rows: list[dict], rate: float, seed: int = 0) -> tuple[list[dic
     return out, flip
 
 
+def inject_asymmetric_noise(rows: list[dict], rate: float, seed: int = 0) -> tuple[list[dict], np.ndarray]:
+    """Class-conditional (pair-flip) noise: each record of class c becomes class c+1 (mod K) with probability
+    ``rate``; with two classes only the second class is flipped (to the first), so noise is one-directional."""
+    labels = sorted({r["label"] for r in rows}, key=lambda v: (len(v), v))
+    rng = np.random.default_rng(seed)
+    draw = rng.random(len(rows))
+    out, flip = [], np.zeros(len(rows), dtype=bool)
+    for i, r in enumerate(rows):
+        r = dict(r)
+        k = labels.index(r["label"])
+        if draw[i] < rate and (len(labels) > 2 or k == 1):
+            r["label"] = labels[(k + 1) % len(labels)]
+            flip[i] = True
+        out.append(r)
+    return out, flip
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
@@ -114,13 +131,15 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def materialise(name: str, noise: float = 0.0, seed: int = 0) -> tuple[Path, Path, np.ndarray]:
+def materialise(name: str, noise: float = 0.0, seed: int = 0, kind: str = "symmetric"
+                ) -> tuple[Path, Path, np.ndarray]:
     """(pool path, test path, flipped mask) for dataset ``name`` with ``noise`` label noise on the pool."""
     require_shared()
     train, test = DATASETS[name]()
     flip = np.zeros(len(train), dtype=bool)
     if noise > 0:
-        train, flip = inject_noise(train, noise, seed)
-    tag = f"{name}-noise{int(noise * 100)}-s{seed}"
+        inject = inject_noise if kind == "symmetric" else inject_asymmetric_noise
+        train, flip = inject(train, noise, seed)
+    tag = f"{name}-noise{int(noise * 100)}-s{seed}" + ("" if kind == "symmetric" else f"-{kind}")
     return (write_jsonl(OUT / "data" / f"{tag}.pool.jsonl", train),
             write_jsonl(OUT / "data" / f"{name}.test.jsonl", test), flip)

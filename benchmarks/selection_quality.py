@@ -67,7 +67,7 @@ def embedder(name: str):
 
 
 def run_one(dataset: str, noise: float, budgets: list[Budget], seeds: int, trainer: dict, emb_name: str,
-            only: list[str] | None, progress: bool) -> pd.DataFrame:
+            only: list[str] | None, progress: bool, full_seeds: int | None = None) -> pd.DataFrame:
     pool_path, test_path, flip = materialise(dataset, noise)
     tag = f"{dataset}-noise{int(noise * 100)}-{emb_name}"
     run_dir = OUT / "quality" / tag
@@ -89,7 +89,7 @@ def run_one(dataset: str, noise: float, budgets: list[Budget], seeds: int, train
     tspec = dict(trainer)
     tcls = registry.get("trainer", tspec.pop("name"))
     res = evaluate_pool(pool, test, arms, budgets, seeds, lambda: tcls(**tspec), full=True,
-                        results_path=run_dir / f"eval-{tcls.name}.jsonl", progress=progress)
+                        results_path=run_dir / f"eval-{tcls.name}.jsonl", progress=progress, full_seeds=full_seeds)
     res["dataset"], res["noise"], res["embedder"] = dataset, noise, emb_name
     # how much injected noise each arm's selection carries (selection purity), for the noisy variants
     if noise > 0:
@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--selectors", default="", help="comma-separated subset (default: all)")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--full-seeds", type=int, default=None, help="seeds for the full-pool baseline")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -172,7 +173,8 @@ def main() -> None:
     for ds in a.datasets.split(","):
         for noise in (float(x) for x in a.noise.split(",")):
             t1 = time.perf_counter()
-            frames.append(run_one(ds, noise, budgets, a.seeds, trainer, a.embedder, only, not a.quiet))
+            frames.append(run_one(ds, noise, budgets, a.seeds, trainer, a.embedder, only, not a.quiet,
+                                  a.full_seeds))
             print(f"{ds} noise={noise}: {time.perf_counter() - t1:.0f}s", flush=True)
     res = pd.concat(frames, ignore_index=True)
     name = f"quality-{a.trainer}-{a.embedder}{('-' + a.tag) if a.tag else ''}"

@@ -53,8 +53,12 @@ def select_arm(pool, ctx, select_factory) -> tuple[Arm, dict]:
 
 
 def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds: int, trainer_factory,
-                  full: bool = True, results_path: Path | None = None, progress: bool = True) -> pd.DataFrame:
-    """One row per trained model: budget, arm, seed, n_train, metrics. Resumes from ``results_path``."""
+                  full: bool = True, results_path: Path | None = None, progress: bool = True,
+                  full_seeds: int | None = None) -> pd.DataFrame:
+    """One row per trained model: budget, arm, seed, n_train, metrics. Resumes from ``results_path``.
+
+    The full-pool baseline is trained once for a deterministic trainer, else ``full_seeds`` times
+    (default: ``seeds``)."""
     from curata.train.metrics import classification_metrics
 
     if not pool.has_labels:
@@ -81,7 +85,7 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
             for s in range(seeds):
                 jobs.append((b, name, arm, s))
     if full:
-        for s in range(1 if deterministic else seeds):
+        for s in range(1 if deterministic else (full_seeds or seeds)):
             jobs.append((Budget("fraction", 1.0), "full", lambda b, s: np.arange(len(pool)), s))
     rows_out: list[dict] = []
     cache: dict[str, dict] = {}
