@@ -13,7 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+
+from curata.engine.context import RunContext
+from curata.pool import Pool, natural_sorted
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # read when huggingface_hub is imported, so set before any test imports it
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -82,3 +87,35 @@ def copy_run(tmp_path):
         return dest
 
     return _copy
+
+
+# --- synthetic pools for operator tests (scorers, dedup, cluster): built directly, no embedder -----------
+def build_pool(texts=None, embeddings=None, labels=None, task="text", features=None, **columns) -> Pool:
+    n = len(texts) if texts is not None else len(embeddings)
+    texts = list(texts) if texts is not None else [f"record {i}" for i in range(n)]
+    df = pd.DataFrame({
+        "id": [f"r{i}" for i in range(n)],
+        "source_file": ["synthetic.jsonl"] * n,
+        "source_line": np.arange(1, n + 1),
+        "text": texts,
+        "label": list(labels) if labels is not None else [None] * n,
+        "raw": [""] * n,
+        **columns,
+    })
+    emb = None
+    if embeddings is not None:
+        emb = np.asarray(embeddings, dtype=np.float32)
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    names = natural_sorted([v for v in labels if v is not None]) if labels is not None else None
+    return Pool(df=df, task=task, label_names=names, embeddings=emb,
+                features=emb if features is None else np.asarray(features, dtype=np.float32))
+
+
+@pytest.fixture
+def make_pool():
+    return build_pool
+
+
+@pytest.fixture
+def ctx():
+    return RunContext(seed=0, progress=False)

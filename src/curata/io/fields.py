@@ -157,6 +157,17 @@ class _Builder:
         row["id"] = rid
         self.rows.append(row)
 
+    def to_pool(self, known_labels: list[str] | None, input_format: str, header: str | None = None) -> Pool:
+        cols = ["id", "source_file", "source_line", "text",
+                *[c for c in CONTENT_COLUMNS[self.task] if c != "text"], "label", "raw"]
+        df = pd.DataFrame(self.rows, columns=cols)
+        df["source_line"] = df["source_line"].astype("Int64")
+        labels = None
+        if self.labelled:
+            labels = known_labels if known_labels is not None else natural_sorted(df["label"].dropna().unique())
+        return Pool(df=df, task=self.task, label_names=labels, rejected=self.rejected, input_format=input_format,
+                    header=header)
+
 
 def load_pool(path: str | os.PathLike, fmap: FieldMap | None = None, fmt: str = "auto", strict: bool = False,
               encoding: str = "utf-8", known_labels: list[str] | None = None, split: str | None = None,
@@ -181,16 +192,7 @@ def load_pool(path: str | os.PathLike, fmap: FieldMap | None = None, fmt: str = 
         raise InputError(str(path), f"no usable records: all {n_in} were rejected (most common: "
                          f"{'; '.join(f'{r} ×{c}' for r, c in reasons.items())})",
                          "fix the field mapping (--text-field/--label-field) or the file")
-    task = builder.task
-    cols = ["id", "source_file", "source_line", "text", *[c for c in CONTENT_COLUMNS[task] if c != "text"],
-            "label", "raw"]
-    df = pd.DataFrame(builder.rows, columns=cols)
-    df["source_line"] = df["source_line"].astype("Int64")
-    labels = None
-    if builder.labelled:
-        labels = known_labels if known_labels is not None else natural_sorted(df["label"].dropna().unique())
-    return Pool(df=df, task=task, label_names=labels, rejected=builder.rejected, input_format=reader.format,
-                header=reader.header)
+    return builder.to_pool(known_labels, input_format=reader.format, header=reader.header)
 
 
 def pool_from_records(records, fmap: FieldMap | None = None, strict: bool = False, name: str = "<memory>",
@@ -206,12 +208,4 @@ def pool_from_records(records, fmap: FieldMap | None = None, strict: bool = Fals
         builder.add(RawRecord(name, i, rec, json.dumps(rec, ensure_ascii=False, default=str)))
     if not builder.rows:
         raise InputError(name, f"no usable records ({len(builder.rejected)} rejected)", "check the field mapping")
-    task = builder.task
-    cols = ["id", "source_file", "source_line", "text", *[c for c in CONTENT_COLUMNS[task] if c != "text"],
-            "label", "raw"]
-    df = pd.DataFrame(builder.rows, columns=cols)
-    df["source_line"] = df["source_line"].astype("Int64")
-    labels = None
-    if builder.labelled:
-        labels = known_labels if known_labels is not None else natural_sorted(df["label"].dropna().unique())
-    return Pool(df=df, task=task, label_names=labels, rejected=builder.rejected, input_format="jsonl")
+    return builder.to_pool(known_labels, input_format="jsonl")
