@@ -142,7 +142,7 @@ def test_missing_config_file(tmp_path):
 
 # --- recipes ---------------------------------------------------------------------------------------------
 def test_recipe_names():
-    assert recipe_names() == ["balanced", "bandit", "diverse", "quality", "random", "target"]
+    assert recipe_names() == ["balanced", "bandit", "clean", "diverse", "quality", "random", "target", "value"]
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -187,7 +187,7 @@ def test_recipe_from_a_yaml_file(write_yaml, pool):
 def test_unknown_recipe(pool):
     err = error_of({"recipe": "fastest", "input": pool})
     assert err.key == "recipe" and "unknown recipe 'fastest'" in err.problem
-    assert "balanced, bandit, diverse, quality, random, target" in err.fix
+    assert "balanced, bandit, clean, diverse, quality, random, target, value" in err.fix
 
 
 def test_recipe_list_sections_are_replaced_not_merged(pool):

@@ -236,3 +236,15 @@ def test_shipped_example_pool_rejects_exactly_the_planted_bad_lines(accounted):
     assert set(target.df["label"]) == {"technical", "account"}
     pool_texts = set(pool.df["text"])
     assert not set(test.df["text"]) & pool_texts and not set(target.df["text"]) & pool_texts
+
+
+def test_lone_surrogate_escape_is_rejected_with_its_position(tmp_path):
+    """JSON may escape half a UTF-16 pair (\\udce9); such text is not valid Unicode and is rejected, not crashed on."""
+    from curata.io.fields import load_pool
+
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"text": "ok \\udce9 bad", "label": "a"}\n{"text": "fine", "label": "b"}\n')
+    pool = load_pool(path, progress=False)
+    assert len(pool) == 1 and len(pool.rejected) == 1
+    rej = pool.rejected[0]
+    assert rej.line == 1 and "lone surrogate \\udce9 at character 4" in rej.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 from typing import Literal
 
@@ -16,6 +17,7 @@ from curata.io.base import RawRecord, open_reader
 from curata.pool import CONTENT_COLUMNS, Pool, Rejection, natural_sorted
 
 PAIR_SEP = " [SEP] "
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class FieldMap(BaseModel):
@@ -66,6 +68,10 @@ def _as_text(value, field: str, optional: bool = False) -> tuple[str | None, str
     text = str(value)
     if not text.strip() and not optional:
         return None, f"empty field `{field}`"
+    bad = _LONE_SURROGATE.search(text)
+    if bad:
+        return None, (f"field `{field}` is not valid Unicode: a lone surrogate \\u{ord(bad.group()):04x} at "
+                      f"character {bad.start() + 1} (an escaped half of a UTF-16 pair); fix the text")
     return text, None
 
 
