@@ -80,7 +80,10 @@ def test_summary(example_run):
     assert s["accounting"] == {"records_in": 605, "accepted": 600, "selected": 60, "not_selected": 540,
                                "excluded": s["accounting"]["excluded"], "rejected": 5}
     assert s["accounting"]["excluded"] >= 36  # at least the planted duplicates
-    assert s["notes"] == []  # with --target every optional scorer could run
+    # with --target every optional scorer could run: no "skipped" notes, and confident learning reports its count
+    assert not [n for n in s["notes"] if "skipped" in n]
+    flagged = [n for n in s["notes"] if n.startswith("label_issues:") and "records flagged" in n]
+    assert len(flagged) == 1
     assert s["labels"] == ["account", "billing", "shipping", "technical"] and s["task"] == "text"
     assert s["timings"]["embed"]["encoded"] == s["timings"]["embed"]["unique"] > 600
 
@@ -275,7 +278,7 @@ def test_run_out_option_overrides_the_config(tmp_path, cli, example):
 def test_recipes(cli):
     proc = cli("recipes")
     names = [line.split()[0] for line in proc.stdout.splitlines()]
-    assert names == ["balanced", "bandit", "diverse", "quality", "random", "target"]
+    assert names == ["balanced", "bandit", "clean", "diverse", "quality", "random", "target", "value"]
     assert all(len(line.split()) > 3 for line in proc.stdout.splitlines())  # each has a description
 
 
