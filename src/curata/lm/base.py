@@ -24,6 +24,8 @@ class LogLikelihood:
     when prompt + continuation did not fit in ``max_length`` and tokens were dropped (``dropped`` says
     how many, and from where: the prompt is cut from the left first, then the continuation from the
     right). ``error`` is set, with no log-probabilities, when the request could not be scored at all.
+    ``note`` says what was repaired without failing the request (e.g. invalid characters replaced);
+    ``usage`` holds token and cost accounting where the backend charges for it (HTTP backends).
     """
 
     token_logprobs: np.ndarray
@@ -31,6 +33,8 @@ class LogLikelihood:
     truncated: bool = False
     dropped: int = 0
     error: str | None = None
+    note: str | None = None
+    usage: dict = field(default_factory=dict)
 
     @property
     def n_tokens(self) -> int:
@@ -50,10 +54,13 @@ class Generation:
     finish_reason: str = "stop"  # stop | length | error
     error: str | None = None
     usage: dict = field(default_factory=dict)
+    truncated: bool = False  # the prompt was cut from the left to leave room for max_new_tokens
+    note: str | None = None
 
 
 class LMBackend(Stage):
-    """Base class. Subclasses implement ``_loglikelihood`` and ``_generate`` (and may override ``chat``)."""
+    """Base class. Subclasses implement ``loglikelihood``, ``generate``, ``chat`` and ``count_tokens``; wrap one in
+    ``curata.lm.cache.CachedLM`` (``CachedLM.for_context(backend, ctx)``) to send only uncached requests."""
 
     role = "lm"
     max_length: ClassVar[int] = 2048
@@ -72,7 +79,7 @@ class LMBackend(Stage):
         raise NotImplementedError
 
     def chat(self, conversations: list[list[dict]], max_new_tokens: int = 128, temperature: float = 0.0,
-             progress: bool = False) -> list[Generation]:
+             progress: bool = False, stop: list[str] | None = None) -> list[Generation]:
         """Each conversation is a list of ``{"role": ..., "content": ...}`` messages."""
         raise NotImplementedError
 
