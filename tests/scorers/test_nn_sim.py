@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from curata.scorers._knn import self_knn
 from curata.scorers.nn_sim import NearestNeighbourScorer
