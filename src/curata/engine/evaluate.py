@@ -2,6 +2,10 @@
 
 Results are appended to ``eval/results.jsonl`` as each model finishes (a killed evaluation resumes),
 then summarised to ``eval/results.parquet`` and ``eval/summary.json``.
+
+Classification pools are scored by F1/accuracy (higher is better). Instruction pools are fine-tuned with an
+SFT trainer (``lora_sft``) and scored by the test set's response-token loss, ``eval_loss`` (lower is better;
+``f1``/``accuracy``/``macro_f1`` are NaN, ``exact_match`` is filled where the trainer answers numeric references).
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ log = logging.getLogger("curata")
 
 #: an arm maps (budget, seed) to the pool rows to train on
 Arm = Callable[[Budget, int], np.ndarray]
+#: primary metrics where smaller values mean a better model
+LOWER_IS_BETTER = frozenset({"eval_loss"})
+DEFAULT_TRAINER = {"text": "logreg", "pair": "logreg", "instruction": "lora_sft"}
+
+
+def primary_column(results: pd.DataFrame) -> str:
+    """The results column holding the primary metric: ``eval_loss`` for instruction runs, else ``f1``."""
+    primary = results["primary"].dropna() if "primary" in results.columns else pd.Series(dtype=object)
+    name = str(primary.iloc[0]) if len(primary) else "f1"
+    return name if name in LOWER_IS_BETTER and name in results.columns else "f1"
 
 
 def random_arm(n_pool: int, size_of: Callable[[Budget, int], int]) -> Arm:
@@ -54,14 +68,16 @@ def select_arm(pool, ctx, select_factory) -> tuple[Arm, dict]:
 
 def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds: int, trainer_factory,
                   full: bool = True, results_path: Path | None = None, progress: bool = True,
-                  full_seeds: int | None = None) -> pd.DataFrame:
+                  full_seeds: int | None = None, run_dir: Path | None = None) -> pd.DataFrame:
     """One row per trained model: budget, arm, seed, n_train, metrics. Resumes from ``results_path``.
 
     The full-pool baseline is trained once for a deterministic trainer, else ``full_seeds`` times
-    (default: ``seeds``)."""
+    (default: ``seeds``). Instruction pools: the trainer's ``fit(train, seed, run_dir=...)`` then
+    ``evaluate(test)`` (an SFT trainer, which records each fine-tune under ``run_dir/finetunes/``)."""
     from curata.train.metrics import classification_metrics
 
-    if not pool.has_labels:
+    instruction = pool.task == "instruction"
+    if not instruction and not pool.has_labels:
         raise CurataError("evaluate needs a labelled pool (the run has no labels)")
     done: dict[str, dict] = {}
     torn = False
@@ -75,7 +91,7 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
                 continue  # that model is trained again
             if r is not None:
                 done[r["key"]] = r
-    y_test = test.label_indices(pool.label_names)
+    y_test = None if instruction else test.label_indices(pool.label_names)
     probe = trainer_factory()
     deterministic = bool(getattr(probe, "deterministic", False))
     trainer_desc = probe.describe()
@@ -101,8 +117,12 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
             metrics, seconds = cache[train_key]
         else:
             t0 = time.perf_counter()
-            trainer = trainer_factory().fit(pool.take(rows), seed=s, progress=False)
-            metrics = classification_metrics(y_test, trainer.predict_proba(test), pool.label_names, pool.task)
+            if instruction:
+                trainer = trainer_factory().fit(pool.take(rows), seed=s, progress=False, run_dir=run_dir)
+                metrics = {"accuracy": np.nan, "macro_f1": np.nan, "f1": np.nan, **trainer.evaluate(test)}
+            else:
+                trainer = trainer_factory().fit(pool.take(rows), seed=s, progress=False)
+                metrics = classification_metrics(y_test, trainer.predict_proba(test), pool.label_names, pool.task)
             seconds = time.perf_counter() - t0
             cache[train_key] = (metrics, seconds)
         frac = len(rows) / len(pool)
@@ -110,6 +130,8 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
                "arm": name, "seed": s, "n_train": int(len(rows)), "trainer": trainer_desc,
                "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "f1": metrics["f1"],
                "primary": metrics["primary"], "seconds": round(seconds, 3)}
+        if instruction:
+            rec.update(eval_loss=metrics["eval_loss"], exact_match=metrics.get("exact_match", np.nan))
         rows_out.append(rec)
         if results_path is not None:
             results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,10 +143,11 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """mean ± std of the primary metric (``mean``/``std``) and of accuracy per budget and arm, with the
-    primary metric's gain over random at the same budget."""
+    primary metric's gain over random at the same budget (``mean − random``: negative is better for a loss)."""
+    column = primary_column(results)
     g = results.groupby(["budget_spec", "arm"], sort=False)
     table = g.agg(budget=("budget", "mean"), n_train=("n_train", "mean"), n=("seed", "count"),
-                  mean=("f1", "mean"), std=("f1", "std"), acc_mean=("accuracy", "mean"),
+                  mean=(column, "mean"), std=(column, "std"), acc_mean=("accuracy", "mean"),
                   acc_std=("accuracy", "std"), metric=("primary", "first")).reset_index()
     table[["std", "acc_std"]] = table[["std", "acc_std"]].fillna(0.0)
     rand = table[table["arm"] == "random"].set_index("budget_spec")["mean"]
@@ -148,13 +171,14 @@ def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 
     if cfg.select is None:
         raise CurataError(f"{run}: this run has no selection step (made by `curata score`?)")
     parsed = [Budget.parse(b, key="budgets") for b in budgets]
-    spec = dict(trainer or {"name": "logreg"})
+    spec = dict(trainer or {"name": DEFAULT_TRAINER.get(cfg.input.fields.task, "logreg")})
     tname = spec.pop("name")
     spec.pop("optional", None)
     tcls = registry.get("trainer", tname, key="evaluate.trainer")
     pipe = build_pipeline(cfg, run_dir=run, progress=progress)
     pipe.force_embed = bool(getattr(tcls, "needs_features", True))
     pool, ctx, _ = pipe.prepare()
+    tcls = _trainer_for_task(tcls, tname, spec, pool.task)
     for b in parsed:
         b.max_records(len(pool), key="budgets")
     inp = cfg.input
@@ -163,7 +187,7 @@ def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 
     if test_pool.rejected:
         log.warning("test set: %d records rejected (e.g. %s:%s %s)", len(test_pool.rejected),
                     test_pool.rejected[0].file, test_pool.rejected[0].line, test_pool.rejected[0].reason)
-    if pool.features is not None:
+    if pool.features is not None and pool.task != "instruction":
         pipe.embed_step().pool(test_pool, desc="embed test")
     sel = pipe.select
 
@@ -174,17 +198,33 @@ def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 
     arms = {"selected": chosen, "random": random_arm(len(pool), lambda b, s: len(chosen(b, s)))}
     try:
         results = evaluate_pool(pool, test_pool, arms, parsed, seeds, lambda: tcls(**spec), full=full,
-                                results_path=run / "eval" / "results.jsonl", progress=progress)
+                                results_path=run / "eval" / "results.jsonl", progress=progress, run_dir=run)
     except ValueError as e:
         raise ConfigError("evaluate.trainer", str(e)) from None
     wanted = {f"{b.kind}:{b.value}" for b in parsed} | {"fraction:1.0"}
     results = results[results["key"].str.split("|").str[1].isin(wanted)]
     table = summarise(results)
     write_parquet(run / "eval" / "results.parquet", results.drop(columns=["key"]))
+    primary = results["primary"].iloc[0] if len(results) else None
     write_json(run / "eval" / "summary.json", {
-        "primary": results["primary"].iloc[0] if len(results) else None, "trainer": results["trainer"].iloc[0]
-        if len(results) else None, "seeds": seeds,
+        "primary": primary, "trainer": results["trainer"].iloc[0]
+        if len(results) else None, "seeds": seeds, "lower_is_better": primary in LOWER_IS_BETTER,
         "test": {"path": str(test), "records": test_pool.n_in, "rejected": len(test_pool.rejected),
                  "sha256": test_read.sha256},
         "table": table.to_dict(orient="records")})
     return table
+
+
+def _trainer_for_task(tcls, tname: str, spec: dict, task: str):
+    """A trainer class able to train on ``task``. The command line's default ``logreg`` on an instruction pool
+    becomes ``lora_sft`` (said in the log); any other classifier there is an error, and so is an SFT trainer
+    on a classification pool."""
+    from curata.engine import registry
+
+    if task in getattr(tcls, "task_kinds", ("text", "pair")):
+        return tcls
+    if task == "instruction" and tname == "logreg" and not spec:
+        log.warning("instruction pool: trainer logreg trains classifiers; using lora_sft (eval loss on the test set)")
+        return registry.get("trainer", "lora_sft", key="evaluate.trainer")
+    raise ConfigError("evaluate.trainer", f"trainer {tname!r} cannot train on a {task} pool",
+                      "use lora_sft for instruction pools" if task == "instruction" else "use logreg, mlp or finetune")

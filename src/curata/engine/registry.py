@@ -51,6 +51,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "finetune": "curata.train.finetune:FineTuneTrainer",
         "mlp": "curata.train.mlp:MLPTrainer",
         "ido": "curata.train.ido:IDOTrainer",
+        "lora_sft": "curata.train.lora_sft:LoRASFTTrainer",
     },
 }
 _USER: dict[str, dict[str, type]] = {role: {} for role in _BUILTIN}

@@ -1,15 +1,19 @@
-"""The learning-curves section: the primary metric by training budget per arm, and selected − random."""
+"""The learning-curves section: the primary metric by training budget per arm, and selected − random.
+
+For a loss (``eval_loss``, instruction runs) lower is better: a negative selected − random is the gain, and a
+seed counts as a win when the selection's loss is below random's."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from curata.engine.evaluate import LOWER_IS_BETTER
 from curata.report import charts
 from curata.report.load import RunData
 from curata.report.markup import Html, esc, missing, section, table
 
-METRICS = ("macro_f1", "accuracy", "f1")
+METRICS = ("macro_f1", "accuracy", "f1", "eval_loss", "exact_match")
 
 
 def budget_label(b: float) -> str:
@@ -37,7 +41,7 @@ def _from_summary(table_rows: list[dict], metric: str) -> pd.DataFrame | None:
     return t[["arm", "budget", "mean", "std", "n", "n_train"]].reset_index(drop=True)
 
 
-def _wins(res: pd.DataFrame | None, metric: str, budget: float) -> str | None:
+def _wins(res: pd.DataFrame | None, metric: str, budget: float, lower: bool = False) -> str | None:
     if res is None or "seed" not in res.columns:
         return None
     at = res[np.isclose(res["budget"].astype(float), budget)]
@@ -46,7 +50,8 @@ def _wins(res: pd.DataFrame | None, metric: str, budget: float) -> str | None:
     common = s.index.intersection(r.index)
     if not len(common):
         return None
-    return f"{int((s[common] > r[common]).sum())}/{len(common)}"
+    better = s[common] < r[common] if lower else s[common] > r[common]
+    return f"{int(better.sum())}/{len(common)}"
 
 
 def _cell(row) -> Html:
@@ -72,6 +77,7 @@ def _pick_metric(d: RunData) -> tuple[str, str]:
 def learning_curves(d: RunData) -> str:
     res, es = d.eval_results, d.eval_summary or {}
     column, metric = _pick_metric(d)
+    lower = metric in LOWER_IS_BETTER
     agg = None
     if res is not None and len(res) and {"arm", "budget", column} <= set(res.columns):
         res = res[res[column].notna()].copy()
@@ -101,7 +107,8 @@ def learning_curves(d: RunData) -> str:
     n_train = {b: curve_rows.loc[curve_rows["budget"] == b, "n_train"].mean() for b in budgets}
     ticks = [(b, budget_label(b) + ("" if pd.isna(n_train[b]) else f"\nn={int(round(n_train[b])):,}"))
              for b in budgets]
-    img = charts.learning_curve(curves, full, metric, ticks) if curves or full else ""
+    shown = f"{metric} (lower is better)" if lower else metric
+    img = charts.learning_curve(curves, full, shown, ticks) if curves or full else ""
     both = {"selected", "random"} <= set(arms)
     rows = []
     for b in budgets:
@@ -111,11 +118,12 @@ def learning_curves(d: RunData) -> str:
         if both:
             if {"selected", "random"} <= set(at.index):
                 delta = float(at.loc["selected", "mean"] - at.loc["random", "mean"])
-                row.append(Html(f'<span class="{"pos" if delta > 0 else "neg" if delta < 0 else ""}">'
+                gain = -delta if lower else delta
+                row.append(Html(f'<span class="{"pos" if gain > 0 else "neg" if gain < 0 else ""}">'
                                 f"{delta:+.3f}</span>"))
             else:
                 row.append("–")
-            row.append(_wins(res, column, b) or "–")
+            row.append(_wins(res, column, b, lower) or "–")
         rows.append(row)
     heads = ["budget", "n train"] + arms + \
         (["selected − random", "selected wins (paired seeds)"] if both else [])
@@ -127,7 +135,8 @@ def learning_curves(d: RunData) -> str:
     if res is not None:
         body += _all_metrics(res)
     test = es.get("test") or {}
-    lead = f"Primary metric <b>{esc(metric)}</b>, mean ± std over seeds (runs in brackets)"
+    lead = f"Primary metric <b>{esc(metric)}</b>{' (lower is better)' if lower else ''}, mean ± std over seeds " \
+           "(runs in brackets)"
     if es.get("trainer"):
         lead += f"; trainer <code>{esc(es['trainer'])}</code>"
     if test.get("path"):
