@@ -213,9 +213,12 @@ def recipes():
 
 def _register_commands() -> None:
     """Commands that live in their own modules (curata.commands.*), imported only when run."""
+    from curata.commands.instructmining import instructmining_fit, instructmining_search
     from curata.commands.label_issues import label_issues as _label_issues
 
     app.command("label-issues")(_label_issues)
+    app.command("instructmining-fit")(instructmining_fit)
+    app.command("instructmining-search")(instructmining_search)
 
 
 _register_commands()
