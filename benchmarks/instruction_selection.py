@@ -199,7 +199,7 @@ def select_jobs(args, df: pd.DataFrame) -> list[tuple[str, float, int, int, np.n
         df["instructmining_score"] = rule_scores(json.loads((HERE / "rule.json").read_text()), df)
     else:
         df = df.drop(columns=["instructmining_score"], errors="ignore")
-    for b in BUDGETS:
+    for b in args.budgets:
         k = int(round(b * n))
         for name, (col, direction) in SIGNALS.items():
             if name in arms and col in df.columns and df[col].notna().any():
@@ -302,12 +302,14 @@ def main() -> None:
     ap.add_argument("--subsets", type=int, default=20)
     ap.add_argument("--subset-size", type=int, default=64)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)), help="fractions of the pool, e.g. 0.05,0.1")
     ap.add_argument("--alpha", type=float, default=0.05, help="significance level of the rule's regressors")
     ap.add_argument("--arms", default="base,random,ifd,instructmining,judge,full")
     ap.add_argument("--em", type=int, default=16, help="GSM8K exact match on this many targets (base, full)")
     ap.add_argument("--em-tokens", type=int, default=200, help="greedy tokens per GSM8K answer")
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th select job from the i-th (parallel workers)")
     args = ap.parse_args()
+    args.budgets = [float(b) for b in str(args.budgets).split(",")]
     require_shared()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
