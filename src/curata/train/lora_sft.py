@@ -12,7 +12,6 @@ the final number. With a run directory every fine-tune is recorded in ``<run>/fi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
@@ -29,6 +28,7 @@ from tqdm.auto import tqdm
 from curata.engine.stage import Params, Stage
 from curata.errors import ConfigError
 from curata.lm.models import DEFAULT_LM
+from curata.train.finetune import available_cores, torch_threads
 from curata.train.sft_data import (collate, encode, eval_batches, format_pair, grouped_batches,
                                    instruction_records, records_sha256)
 
@@ -67,23 +67,8 @@ def auto_threads(n: int | None) -> int:
     """``n``, or every core this process may use unless the load average says they are busy (then 1)."""
     if n:
         return n
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
+    cores = available_cores()
     return 1 if os.getloadavg()[0] >= cores else cores
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _autocast(dtype: str):
