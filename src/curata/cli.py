@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -10,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from curata.errors import CurataError
+from curata.errors import ConfigError, CurataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pick the training subset that gives the best model, explain every choice, prove the gain.")
@@ -143,15 +144,23 @@ def evaluate(run: Path = typer.Argument(..., help="a run directory made by `sele
              test: Path = typer.Option(..., help="labelled test split (same fields as the pool)"),
              budgets: str = typer.Option("0.05,0.1,0.25", help="comma-separated budgets"),
              seeds: int = typer.Option(5, help="seeds for random baselines (and seeded selectors/trainers)"),
-             trainer: str = typer.Option("logreg", help="logreg | mlp (frozen embeddings) | ido (noise-robust two-stage) | finetune (MiniLM on CPU)"),
+             trainer: str = typer.Option("logreg", help="logreg | mlp (frozen embeddings) | ido (noise-robust two-stage) | finetune (MiniLM on CPU) | lora_sft (instruction pools; their default)"),
+             trainer_params: str = typer.Option("{}", help='trainer parameters as JSON, e.g. \'{"epochs": 2, "max_length": 256}\''),
              no_full: bool = typer.Option(False, help="skip the full-pool baseline"),
              no_report: bool = typer.Option(False), quiet: bool = typer.Option(False)):
     """Train on the selection, on random subsets of the same size and on the full pool; compare on TEST."""
     from curata.engine.evaluate import evaluate_run
 
     _setup_logging(quiet)
+    try:
+        params = json.loads(trainer_params)
+    except json.JSONDecodeError as e:
+        raise ConfigError("--trainer-params", f"not JSON ({e.msg} at character {e.pos})",
+                          """give an object, e.g. '{"epochs": 2}'""") from None
+    if not isinstance(params, dict):
+        raise ConfigError("--trainer-params", "must be a JSON object", """e.g. '{"epochs": 2}'""")
     table = evaluate_run(run, test, budgets=[b.strip() for b in budgets.split(",") if b.strip()], seeds=seeds,
-                         trainer={"name": trainer}, full=not no_full, progress=not quiet)
+                         trainer={"name": trainer, **params}, full=not no_full, progress=not quiet)
     typer.echo(table.to_string(index=False))
     if not no_report:
         from curata.report.html import render_report

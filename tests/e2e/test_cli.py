@@ -206,6 +206,19 @@ def test_evaluate(evaluated):
     assert f"report: {run / 'report.html'}" in proc.stdout and (run / "report.html").exists()
 
 
+def test_evaluate_trainer_params(example_run, example, cli, copy_run):
+    run = copy_run(example_run)
+    bad = cli("evaluate", run, "--test", example / "test.jsonl", "--trainer-params", "{epochs: 2", check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: config `--trainer-params`: not JSON")
+    unknown = cli("evaluate", run, "--test", example / "test.jsonl", "--trainer-params", '{"no_such": 1}',
+                  "--quiet", check=False)
+    assert unknown.returncode == 2 and "no_such" in unknown.stderr  # the params reach the trainer's validation
+    cli("evaluate", run, "--test", example / "test.jsonl", "--budgets", "0.1", "--seeds", "1", "--no-full",
+        "--trainer-params", '{"C": 0.5}', "--no-report", "--quiet")
+    results = pd.read_parquet(run / "eval" / "results.parquet")
+    assert results["trainer"].str.contains("C=0.5").all(), results["trainer"].iloc[0]
+
+
 def test_report(evaluated, example_run, cli):
     run, _ = evaluated
     (run / "report.html").unlink()
