@@ -111,6 +111,18 @@ def test_without_the_judge_the_recalled_rule_has_nothing_to_use(make_pool, ctx):
         InstructMiningScorer(lm=FAKE, use_judge=False).score(pool, ctx)
 
 
+def test_rule_none_writes_the_indicators_alone(make_pool, ctx):
+    """What `curata instructmining-fit` needs before any rule exists: indicators, no score, no judge."""
+    pool = instruction_pool(make_pool, ROWS, embeddings=embeddings())
+    CALLS.clear()
+    out = InstructMiningScorer(lm=FAKE, rule="none", use_judge=False).score(pool, ctx)
+    assert CALLS["chat"] == 0
+    assert out["instructmining_score"].isna().all() and out["instructmining_rank"].isna().all()
+    assert out["im_len_out"].tolist() == [len(r[2].split()) for r in ROWS]
+    assert np.isfinite(out["im_ppl"]).all() and np.isfinite(out["im_knn6"]).all()
+    assert any("no rule (rule: none)" in n for n in ctx.notes)
+
+
 def test_missing_terms_are_named(make_pool, ctx):
     pool = instruction_pool(make_pool, ROWS, embeddings=embeddings(), judge_score=np.arange(len(ROWS), dtype=float))
     out = InstructMiningScorer(lm=FAKE, use_judge=False).score(pool, ctx)

@@ -53,6 +53,9 @@ def _short(name: str, key: str) -> str:
 
 def load_rule(path: str | None) -> dict:
     """{"intercept", "coefficients", "means", "stds", "source"} with short indicator names."""
+    if path == "none":
+        return {"intercept": float("nan"), "means": {}, "stds": {}, "coefficients": {},
+                "source": "no rule (rule: none): indicators only, fit one with `curata instructmining-fit`"}
     if path is None:
         return {"intercept": RECALLED_V3["intercept"], "means": {}, "stds": {},
                 "coefficients": {k: v for k, v in RECALLED_V3.items() if k != "intercept"},
@@ -75,7 +78,8 @@ def load_rule(path: str | None) -> dict:
 class InstructMiningParams(Params):
     lm: dict = lm_field()
     prompt_format: PromptFormat = "auto"
-    rule: str | None = None  # JSON written by the InstructMining fit; None: the recalled v3 rule
+    rule: str | None = None  # JSON written by the InstructMining fit; None: the recalled v3 rule; "none": no
+    # rule, indicator columns only (instructmining_score NaN) — what `curata instructmining-fit` needs first
     use_judge: bool | None = None  # None: run the judge only for rule terms the pool has no judge column for
     judge: dict = Field(default_factory=dict)  # params of the judge scorer; its lm defaults to ``lm``
     k: int = Field(6, ge=1)
@@ -110,11 +114,11 @@ class InstructMiningScorer(Scorer):
         rule = load_rule(p.rule)
         present, run = self._judge_plan(pool, rule)
         usable = [t for t in rule["coefficients"] if t not in JUDGE_TERMS or t in present or t in run]
-        if not usable:
+        if not usable and p.rule != "none":
             raise ConfigError("scorers.instructmining", f"none of the rule's terms ({', '.join(rule['coefficients'])}) "
                               "can be computed: they come from the judge and use_judge is false",
-                              "run the judge scorer (with aspects) before this one, set use_judge: true, or give "
-                              "a fitted rule")
+                              "run the judge scorer (with aspects) before this one, set use_judge: true, give "
+                              "a fitted rule, or `rule: none` for the indicators alone")
         backend = shared_backend(ctx, p.lm, key="scorers.instructmining.lm")
         prep = prepare(pool, backend, p.prompt_format, self.name)
         n = len(pool)
@@ -158,8 +162,10 @@ class InstructMiningScorer(Scorer):
             "; ".join(x for x in (pr, f"imputed with the mean: {', '.join(imp)}" if imp else None) if x) or None
             for pr, imp in zip(problems, imputed)])
         order = np.lexsort((np.arange(n), score))
-        rank = np.empty(n, dtype=np.int64)
+        rank = pd.array(np.empty(n, dtype=np.int64), dtype="Int64")
         rank[order] = np.arange(1, n + 1)
+        if p.rule == "none":
+            rank[:] = pd.NA
         ctx.notes.append(f"instructmining: {rule['source']}; terms used: {', '.join(usable)}"
                          + (f"; missing (dropped): {', '.join(missing)}" if missing else "")
                          + (f"; no value for any record (dropped): {', '.join(empty)}" if empty else "")
