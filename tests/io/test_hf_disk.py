@@ -8,7 +8,7 @@ import pytest
 
 from curata.errors import InputError
 from curata.io.base import detect_format, open_reader
-from curata.io.fields import load_pool
+from curata.io.fields import FieldMap, load_pool
 from curata.io.hf_disk import HFDiskReader
 
 datasets = pytest.importorskip("datasets")
@@ -114,3 +114,19 @@ def test_plain_directory_and_empty_dataset(tmp_path):
     (tmp_path / "broken" / "state.json").write_text("{not json")
     with pytest.raises(InputError, match=r"broken: cannot load the dataset"):
         load(tmp_path / "broken")
+
+
+def test_class_label_integers_become_their_names(tmp_path, rejections, accounted):
+    """GLUE-style ClassLabel columns store integers; the pool gets the names, -1 (unlabelled) is rejected, and
+    the raw record stays verbatim."""
+    path = tmp_path / "cl"
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+    datasets.Dataset.from_dict({"sentence": ["bad", "good", "unknown", "fine"], "label": [0, 1, -1, 1]},
+                               features=features).save_to_disk(str(path))
+    pool = load(path, fmap=FieldMap(text_field="sentence"))
+    assert pool.df["label"].tolist() == ["negative", "positive", "positive"]
+    assert pool.label_names == ["negative", "positive"]
+    assert json.loads(pool.df["raw"].iloc[1]) == {"sentence": "good", "label": 1}
+    assert rejections(pool) == [(3, "missing or empty label field `label`")]
+    accounted(pool, 4)

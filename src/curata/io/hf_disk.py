@@ -36,10 +36,23 @@ class HFDiskReader(Reader):
                 raise InputError(name, f"dataset has splits {list(ds)}; choose one",
                                  "pass --split NAME (or `split:` in the input config)")
             ds, name = ds[split], f"{name}[{split}]"
+        names = class_label_names(ds)
         row = 0
         for batch in ds.iter(batch_size=self.batch_size):
             keys = list(batch)
             for i in range(len(batch[keys[0]]) if keys else 0):
                 rec = {k: batch[k][i] for k in keys}
                 row += 1
-                yield RawRecord(name, row, rec, json.dumps(rec, ensure_ascii=False, default=_jsonable))
+                raw = json.dumps(rec, ensure_ascii=False, default=_jsonable)  # verbatim: the stored integers
+                for k, labels in names.items():  # ClassLabel integers → their names; -1 (no label) → missing
+                    v = rec.get(k)
+                    if isinstance(v, int) and not isinstance(v, bool):
+                        rec[k] = labels[v] if 0 <= v < len(labels) else None
+                yield RawRecord(name, row, rec, raw)
+
+
+def class_label_names(ds) -> dict[str, list[str]]:
+    """{column: class names} for the dataset's top-level ``ClassLabel`` columns."""
+    from datasets import ClassLabel
+
+    return {k: list(f.names) for k, f in ds.features.items() if isinstance(f, ClassLabel)}
