@@ -166,10 +166,13 @@ class InstructMiningScorer(Scorer):
         rank[order] = np.arange(1, n + 1)
         if p.rule == "none":
             rank[:] = pd.NA
-        ctx.notes.append(f"instructmining: {rule['source']}; terms used: {', '.join(usable)}"
-                         + (f"; missing (dropped): {', '.join(missing)}" if missing else "")
-                         + (f"; no value for any record (dropped): {', '.join(empty)}" if empty else "")
-                         + "; score = predicted log eval loss, lower is better")
+        if p.rule == "none":
+            ctx.notes.append(f"instructmining: {rule['source']}; indicator columns: {', '.join(COLUMNS.values())}")
+        else:
+            ctx.notes.append(f"instructmining: {rule['source']}; terms used: {', '.join(usable)}"
+                             + (f"; missing (dropped): {', '.join(missing)}" if missing else "")
+                             + (f"; no value for any record (dropped): {', '.join(empty)}" if empty else "")
+                             + "; score = predicted log eval loss, lower is better")
         ctx.save_artifact("instructmining_rule", {**rule, "used": used, "missing": missing + empty})
         out = pd.DataFrame({"instructmining_score": score, "instructmining_rank": rank})
         out = pd.concat([out, ind], axis=1)
