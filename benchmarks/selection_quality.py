@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,10 +67,24 @@ def embedder(name: str):
     return registry.build("embedder", "sentence_transformer", {"model": name})
 
 
+def train_features(pool_path, test, emb_name: str, run_dir, progress: bool):
+    """(pool features, test features) from another embedder: selection keeps its own embeddings, the trainer
+    reads these — separates what a cheap embedder costs the *selection* from what it costs the *classifier*."""
+    pipe = Pipeline([Read(pool_path), embedder(emb_name)], run_dir=run_dir, seed=0, progress=progress,
+                    cache_dir=OUT / "cache")
+    pipe.force_embed = True  # no scorer asks for embeddings: embed anyway
+    pool, _, _ = pipe.prepare()
+    test = test.take(np.arange(len(test)))
+    pipe.embed_step().pool(test, desc="embed test")
+    return pool, test.features
+
+
 def run_one(dataset: str, noise: float, budgets: list[Budget], seeds: int, trainer: dict, emb_name: str,
-            only: list[str] | None, progress: bool, full_seeds: int | None = None) -> pd.DataFrame:
+            only: list[str] | None, progress: bool, full_seeds: int | None = None,
+            train_emb: str | None = None) -> pd.DataFrame:
     pool_path, test_path, flip = materialise(dataset, noise)
     tag = f"{dataset}-noise{int(noise * 100)}-{emb_name}"
+    eval_tag = f"-train-{train_emb}" if train_emb else ""
     run_dir = OUT / "quality" / tag
     stages = [Read(pool_path), embedder(emb_name), *[registry.build("scorer", s) for s in SCORERS]]
     pipe = Pipeline(stages, run_dir=run_dir, seed=0, progress=progress, cache_dir=OUT / "cache")
@@ -86,11 +101,18 @@ def run_one(dataset: str, noise: float, budgets: list[Budget], seeds: int, train
         sel = registry.build("selector", spec.pop("name"), spec)
         arms[name], _ = select_arm(pool, ctx, lambda b, sel=sel, rules=rules: Select(sel, b, exclude=rules))
     arms["random"] = random_arm(len(pool), lambda b, s: b.max_records(len(pool)))
+    if train_emb:
+        other, test_features = train_features(pool_path, test, train_emb, OUT / "quality" / f"{tag}{eval_tag}",
+                                              progress)
+        if other.df["id"].tolist() != pool.df["id"].tolist():
+            raise SystemExit(f"{dataset}: the two embedders' pools differ")
+        pool.features, test.features = other.features, test_features
     tspec = dict(trainer)
     tcls = registry.get("trainer", tspec.pop("name"))
     res = evaluate_pool(pool, test, arms, budgets, seeds, lambda: tcls(**tspec), full=True,
-                        results_path=run_dir / f"eval-{tcls.name}.jsonl", progress=progress, full_seeds=full_seeds)
-    res["dataset"], res["noise"], res["embedder"] = dataset, noise, emb_name
+                        results_path=run_dir / f"eval-{tcls.name}{eval_tag}.jsonl", progress=progress,
+                        full_seeds=full_seeds)
+    res["dataset"], res["noise"], res["embedder"] = dataset, noise, emb_name + (f" (train {train_emb})" if train_emb else "")
     # how much injected noise each arm's selection carries (selection purity), for the noisy variants
     if noise > 0:
         flips = []
@@ -158,6 +180,7 @@ def main() -> None:
     ap.add_argument("--trainer", default="logreg")
     ap.add_argument("--trainer-params", default="{}", help="JSON of trainer parameters")
     ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--train-embedder", default=None, help="train on this embedder's features (select with --embedder)")
     ap.add_argument("--selectors", default="", help="comma-separated subset (default: all)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--full-seeds", type=int, default=None, help="seeds for the full-pool baseline")
@@ -174,10 +197,11 @@ def main() -> None:
         for noise in (float(x) for x in a.noise.split(",")):
             t1 = time.perf_counter()
             frames.append(run_one(ds, noise, budgets, a.seeds, trainer, a.embedder, only, not a.quiet,
-                                  a.full_seeds))
+                                  a.full_seeds, a.train_embedder))
             print(f"{ds} noise={noise}: {time.perf_counter() - t1:.0f}s", flush=True)
     res = pd.concat(frames, ignore_index=True)
-    name = f"quality-{a.trainer}-{a.embedder}{('-' + a.tag) if a.tag else ''}"
+    name = (f"quality-{a.trainer}-{a.embedder}{('-train-' + a.train_embedder) if a.train_embedder else ''}"
+            f"{('-' + a.tag) if a.tag else ''}")
     res.to_parquet(OUT / f"{name}.parquet", index=False)
     md = (f"Command: `{' '.join(['.venv/bin/python', *sys.argv])}`  \nDate: {time.strftime('%Y-%m-%d')}; "
           f"machine: {platform.machine()}, {os.cpu_count()} cores; wall time {time.perf_counter() - t0:.0f}s\n"
