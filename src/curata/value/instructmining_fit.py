@@ -142,16 +142,20 @@ def lora_train_fn(df: pd.DataFrame, eval_records, trainer: dict | None, run_dir=
     return train
 
 
-def _load_done(path: Path | None) -> dict[str, dict]:
-    done: dict[str, dict] = {}
+def read_log(path: Path | None) -> list[dict]:
+    """The records of a JSONL log appended as work finishes; a line torn by a kill is skipped (redone)."""
+    out: list[dict] = []
     if path is not None and path.exists():
         for line in path.read_text().splitlines():
             try:
-                r = json.loads(line)
+                out.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-            done[r["key"]] = r
-    return done
+    return out
+
+
+def _load_done(path: Path | None) -> dict[str, dict]:
+    return {r["key"]: r for r in read_log(path)}
 
 
 def run_fit(df: pd.DataFrame, train_fn: TrainFn, *, n_subsets: int = 24, size: int = 96, seed: int = 0,

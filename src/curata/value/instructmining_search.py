@@ -39,16 +39,9 @@ def log_grid(k_min: int, k_max: int, n: int) -> list[int]:
 
 
 def _logged(path: Path | None) -> dict[int, dict]:
-    out: dict[int, dict] = {}
-    if path is not None and path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not r.get("cached"):
-                out[int(r["k"])] = r
-    return out
+    from curata.value.instructmining_fit import read_log
+
+    return {int(r["k"]): r for r in read_log(path) if not r.get("cached")}
 
 
 def search_subset_size(objective: Objective, k_min: int, k_max: int, *, num_samples: int = 16, grid: int = 3,
