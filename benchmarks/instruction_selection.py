@@ -203,7 +203,8 @@ def select_jobs(args, df: pd.DataFrame) -> list[tuple[str, float, int, int, np.n
         k = int(round(b * n))
         for name, (col, direction) in SIGNALS.items():
             if name in arms and col in df.columns and df[col].notna().any():
-                jobs.append((name, b, k, 0, top_rows(df, col, direction, k)))
+                rows = top_rows(df, col, direction, k)
+                jobs.extend((name, b, k, s, rows) for s in range(args.signal_seeds))
         if "random" in arms:
             for s in range(args.seeds):
                 rng = np.random.default_rng(10_000 + s)
@@ -302,6 +303,7 @@ def main() -> None:
     ap.add_argument("--subsets", type=int, default=20)
     ap.add_argument("--subset-size", type=int, default=64)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--signal-seeds", type=int, default=1, help="fine-tune seeds per signal arm (same rows)")
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)), help="fractions of the pool, e.g. 0.05,0.1")
     ap.add_argument("--alpha", type=float, default=0.05, help="significance level of the rule's regressors")
     ap.add_argument("--arms", default="base,random,ifd,instructmining,judge,full")

@@ -119,7 +119,8 @@ def markdown(res: pd.DataFrame, cmd: str, seconds: float) -> str:
              "Detection against the injected flips (precision / recall / F1 of each detector's own flag rule; "
              "AUROC of its score), and the test metric of logistic regression on MiniLM embeddings trained on "
              "the pool after removing that detector's flags, next to training on the noisy pool and on the "
-             "clean labels.\n"]
+             "clean labels. `seconds` is the detector's time in this run: about 0 when its stage was read back "
+             "from the cache of an earlier run (curata's CL itself takes milliseconds on these probabilities).\n"]
     for (ds, kind, rate), g in res.groupby(["dataset", "kind", "noise"], sort=False):
         r0 = g.iloc[0]
         lines.append(f"\n#### {ds}, {kind} noise {int(rate * 100)}% ({r0['n_flipped']} flipped; CL estimate "
