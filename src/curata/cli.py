@@ -38,6 +38,12 @@ _F = {
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # the model libraries' own load reports and weight-loading bars are noise on the console; our progress bars
+    # (tqdm, off with --quiet) say what is happening
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if quiet:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def _input(path, task, text_field, label_field, left_field, right_field, instruction_field, input_field,
