@@ -135,9 +135,13 @@ def stub():
                 state.calls.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 state.in_flight += 1
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            answered = False
             try:
                 status, reply, headers, delay = state.behave(self.path, body, state.attempts[key])
                 time.sleep(delay)
+                with state.lock:  # in flight = received, not yet answered: once the reply is written the client
+                    state.in_flight -= 1  # may free its slot and send the next request before this thread ends
+                answered = True
                 data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -148,8 +152,9 @@ def stub():
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:
-                with state.lock:
-                    state.in_flight -= 1
+                if not answered:
+                    with state.lock:
+                        state.in_flight -= 1
 
         def log_message(self, *args):
             pass
