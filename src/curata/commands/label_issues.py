@@ -7,7 +7,6 @@ matrices, prior).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated
 
@@ -16,18 +15,12 @@ import pandas as pd
 import typer
 
 from curata.engine.atomic import write_json, write_parquet
+from curata.engine.run_dir import file_sha256
 from curata.errors import ConfigError, InputError
 from curata.label import FILTERS, RANKINGS, LabelInputError, LabelIssues, detect_label_issues
 
 LABEL_TEXT_SUFFIXES = (".txt", ".csv")
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
@@ -128,8 +121,8 @@ def label_issues(
         raise ConfigError(f"--{e.argument.replace('_', '-')}", e.problem, e.fix) from None
     write_parquet(out / "label_issues.parquet", issues_table(result))
     summary = {"command": "label-issues",
-               "inputs": {"labels": {"path": str(labels), "sha256": _sha256(labels), "n": int(len(y))},
-                          "probs": {"path": str(probs), "sha256": _sha256(probs), "shape": list(p.shape)}},
+               "inputs": {"labels": {"path": str(labels), "sha256": file_sha256(labels), "n": int(len(y))},
+                          "probs": {"path": str(probs), "sha256": file_sha256(probs), "shape": list(p.shape)}},
                **result.summary(),
                "ranked_issues": result.ranked.tolist()}
     write_json(out / "summary.json", summary)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from curata.engine.run_dir import file_sha256
 from curata.engine.stage import Params, Scorer
 from curata.errors import ConfigError, CurataError, InputError
 
@@ -30,13 +31,6 @@ class LabelIssueParams(Params):
     C: float = Field(1.0, gt=0)
     seed: int | None = None  # None: the run's seed (fold split)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class LabelIssueScorer(Scorer):
@@ -71,7 +65,7 @@ class LabelIssueScorer(Scorer):
         probs = self.params.probs
         if probs is None or not probs.endswith(".npy") or not Path(probs).is_file():
             return super().fingerprint()
-        blob = json.dumps([super().fingerprint(), _sha256(Path(probs))])
+        blob = json.dumps([super().fingerprint(), file_sha256(Path(probs))])
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _probs(self, pool, ctx, y: np.ndarray, m: int) -> tuple[np.ndarray, str]:
