@@ -131,22 +131,23 @@ def cached_generate(backend: LMBackend, cache: LMCache | None, prompts: list[str
                     temperature: float = 0.0, stop: list[str] | None = None, progress: bool = False,
                     chunk: int = 64) -> list[Generation]:
     kw = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
-    if cache is None:
-        return backend.generate(prompts, progress=progress, **kw)
-    keys = [request_key("generate", p, kw) for p in prompts]
-    return _run_cached(cache, keys, "generate", lambda part: backend.generate([prompts[i] for i in part], **kw),
-                       chunk, progress)
+    return _cached_generations(backend.generate, "generate", cache, prompts, kw, progress, chunk)
 
 
 def cached_chat(backend: LMBackend, cache: LMCache | None, conversations: list[list[dict]],
                 max_new_tokens: int = 128, temperature: float = 0.0, progress: bool = False,
                 stop: list[str] | None = None, chunk: int = 64) -> list[Generation]:
     kw = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
+    return _cached_generations(backend.chat, "chat", cache, conversations, kw, progress, chunk)
+
+
+def _cached_generations(call, kind: str, cache: LMCache | None, items: list, kw: dict, progress: bool,
+                        chunk: int) -> list[Generation]:
+    """``call(items, **kw)`` (a backend's generate or chat) for the items not in ``cache``, cached by request."""
     if cache is None:
-        return backend.chat(conversations, progress=progress, **kw)
-    keys = [request_key("chat", c, kw) for c in conversations]
-    return _run_cached(cache, keys, "chat", lambda part: backend.chat([conversations[i] for i in part], **kw),
-                       chunk, progress)
+        return call(items, progress=progress, **kw)
+    keys = [request_key(kind, x, kw) for x in items]
+    return _run_cached(cache, keys, kind, lambda part: call([items[i] for i in part], **kw), chunk, progress)
 
 
 class CachedLM:
