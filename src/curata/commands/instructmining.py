@@ -18,8 +18,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import pandas as pd
 import typer
 
 from curata.errors import CurataError
@@ -40,7 +38,9 @@ def _trainer(model, max_length, epochs, batch_size, lr, dtype, num_threads) -> d
             "dtype": dtype, "num_threads": num_threads}
 
 
-def load_run_records(run: Path) -> pd.DataFrame:
+def load_run_records(run: Path) -> "pd.DataFrame":  # noqa: F821 - pandas is imported when a command runs
+    import pandas as pd
+
     path = Path(run) / "records.parquet"
     if not path.exists():
         raise CurataError(f"{run}: no records.parquet — score the pool first "
@@ -109,6 +109,8 @@ def instructmining_search(
         dtype: str = _TRAINER["dtype"], num_threads: Optional[int] = _TRAINER["num_threads"],
         quiet: bool = typer.Option(False)) -> dict:
     """Search how many top-ranked records to keep (BlendSearch over k; the double-descent trace)."""
+    import numpy as np
+
     from curata.engine.atomic import write_json
     from curata.value.instructmining_fit import lora_train_fn, rule_scores
     from curata.value.instructmining_search import search_subset_size, topk_objective

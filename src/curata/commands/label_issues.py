@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-import pandas as pd
 import typer
 
 from curata.engine.atomic import write_json, write_parquet
-from curata.engine.run_dir import file_sha256
 from curata.errors import ConfigError, InputError
 from curata.label import FILTERS, RANKINGS, LabelInputError, LabelIssues, detect_label_issues
 
@@ -86,7 +84,9 @@ def load_probs(path: Path) -> np.ndarray:
     return p.astype(np.float64)
 
 
-def issues_table(result: LabelIssues) -> pd.DataFrame:
+def issues_table(result: LabelIssues) -> "pd.DataFrame":  # noqa: F821 - pandas is imported when it runs
+    import pandas as pd
+
     suggested = pd.array(np.where(result.mask, result.suggested, 0), dtype="Int64")
     suggested[~result.mask] = pd.NA
     return pd.DataFrame({"index": np.arange(len(result.mask), dtype=np.int64), "is_label_issue": result.mask,
@@ -107,6 +107,8 @@ def label_issues(
     min_examples_per_class: Annotated[int, typer.Option(help="never flag records of a class this small")] = 1,
 ) -> LabelIssues:
     """Find likely label errors from given labels and out-of-fold probabilities (Confident Learning)."""
+    from curata.engine.run_dir import file_sha256
+
     labels, probs, out = Path(labels), Path(probs), Path(out)
     y, p = load_labels(labels), load_probs(probs)
     if len(y) != len(p):
