@@ -64,7 +64,7 @@ def stage_build(args) -> dict:
 def pipeline_config(args, rule: str | None) -> dict:
     fields = {"task": "instruction", "label_field": None, "id_field": "id"}
     im = {"name": "instructmining", "lm": lm_spec(args), "use_judge": False,
-          "rule": rule or str(HERE / "probe_rule.json")}
+          "rule": rule or "none"}  # no rule yet: the indicator columns alone (the fit comes later)
     return {"input": {"path": str(DATA / "pool.jsonl"), "fields": fields},
             "scorers": [{"name": "ppl", "lm": lm_spec(args)}, {"name": "ifd", "lm": lm_spec(args)}, im],
             "seed": 0, "out": str(RUN)}
@@ -73,8 +73,6 @@ def pipeline_config(args, rule: str | None) -> dict:
 def stage_score(args) -> dict:
     from curata.config import build_pipeline, load_config
 
-    # the scorer needs a rule to run; indicators do not depend on it (the fitted rule replaces it in `rank`)
-    (HERE / "probe_rule.json").write_text(json.dumps({"coefficients": {"intercept": 0.0, "ppl": 1.0}}))
     t0 = time.perf_counter()
     result = build_pipeline(load_config(pipeline_config(args, None)), run_dir=RUN, progress=True).run()
     seconds = time.perf_counter() - t0
