@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from curata.engine.atomic import atomic_path
+from curata.engine.atomic import write_npz
 
 
 def text_key(text: str) -> bytes:
@@ -57,9 +57,7 @@ class EmbeddingCache:
         n = len(self._chunks)
         name = self.dir / f"chunk-{n:06d}-{os.getpid()}-{time.time_ns()}.npz"
         karr = np.array([np.frombuffer(k, dtype=np.uint8) for k in keys], dtype=np.uint8)
-        with atomic_path(name) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, keys=karr, vecs=vecs.astype(np.float32))
+        write_npz(name, keys=karr, vecs=vecs.astype(np.float32))
         self._chunks.append(vecs.astype(np.float32))
         for row, k in enumerate(keys):
             self._index[k] = (n, row)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from curata.engine.atomic import atomic_path, write_json
+from curata.engine.atomic import write_json, write_npz
 from curata.lm.base import Generation, LMBackend, LogLikelihood
 
 
@@ -67,9 +67,9 @@ class LMCache:
         offsets = np.concatenate([[0], np.cumsum([len(x) for x in lps])]).astype(np.int64)
         meta = [{"n_prompt_tokens": int(r.n_prompt_tokens), "truncated": bool(r.truncated), "dropped": int(r.dropped),
                  "note": r.note, "usage": r.usage} for _, r in keep]
-        with atomic_path(self._name("ll", "npz")) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, keys=np.array([np.frombuffer(k, np.uint8) for k, _ in keep], np.uint8), offsets=offsets,
-                     logprobs=np.concatenate(lps), meta=np.array(json.dumps(meta)))
+        keys_arr = np.array([np.frombuffer(k, np.uint8) for k, _ in keep], np.uint8)
+        write_npz(self._name("ll", "npz"), keys=keys_arr, offsets=offsets, logprobs=np.concatenate(lps),
+                  meta=np.array(json.dumps(meta)))
         self._load_ll().update(keep)
 
     # generations --------------------------------------------------------------------------------------

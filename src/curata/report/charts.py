@@ -73,18 +73,39 @@ def label_bars(names: list[str], pool_share: np.ndarray, sel_share: np.ndarray |
     ax.set_yticks(y, [_short(x) for x in names])
     ax.invert_yaxis()
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel("% of records")
+    ax.set_xlabel("% of records (pool; selection)" if sel_share is not None else "% of records in the pool")
+    ax.set_ylabel("label")
     fig.legend(loc="outside upper right", ncols=2)
     return _img(fig, "label distribution, pool vs selected")
 
 
+#: what the values of well-known score columns measure, for the histograms' x axes
+SCORE_UNITS = {
+    "length_score": "whitespace tokens",
+    "mtld_score": "MTLD lexical diversity",
+    "nn_sim_score": "cosine similarity to nearest record",
+    "knn_dist_score": "cosine distance to k-th neighbour",
+    "target_sim_score": "cosine similarity to target set",
+    "exact_dup_score": "1 = exact duplicate",
+    "ppl_score": "perplexity",
+}
+
+
+def score_axis_label(col: str) -> str:
+    """The x-axis label of a score's histogram (the panel's title names the column)."""
+    return SCORE_UNITS.get(col) or f"{col.removesuffix('_score')} score value"
+
+
 @_styled
 def score_histograms(values: dict[str, np.ndarray], selected: np.ndarray | None) -> str:
-    """One small histogram per score column; selected vs not selected, each normalised to its own total."""
+    """One small histogram per score column; selected vs not selected, each normalised to its own total.
+
+    x: the score's value (with its unit where known); y: the percentage of the group's records in each bin.
+    """
     cols = list(values)
     ncols = min(3, len(cols))
     nrows = -(-len(cols) // ncols)
-    fig, axes = _figure(3.7 * ncols, 2.1 * nrows + 0.3, nrows, ncols)
+    fig, axes = _figure(3.7 * ncols, 2.5 * nrows + 0.3, nrows, ncols)
     groups = [("not selected", POOL, ~selected), ("selected", SELECTED, selected)] if selected is not None \
         else [("pool", POOL, None)]
     for ax, col in zip(axes.flat, cols):
@@ -102,11 +123,13 @@ def score_histograms(values: dict[str, np.ndarray], selected: np.ndarray | None)
         for name, colour, mask in groups:
             keep = finite if mask is None else finite & mask
             counts, _ = np.histogram(clipped[keep], edges)
-            share = counts / max(1, counts.sum())
+            share = 100 * counts / max(1, counts.sum())
             ax.stairs(share, edges, fill=True, color=colour, alpha=0.45, label=name)
             ax.stairs(share, edges, color=colour, linewidth=1)
         ax.set_title(_short(col, 40), loc="left")
-        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xlabel(_short(score_axis_label(col), 50), fontsize=7.5)
+        ax.set_ylabel("% of group's records" if selected is not None else "% of records", fontsize=7.5)
+        ax.tick_params(axis="both", labelsize=7)
         ax.grid(axis="x", visible=False)
     for ax in list(axes.flat)[len(cols):]:
         ax.set_visible(False)
@@ -132,6 +155,8 @@ def pool_map(pool_xy: np.ndarray, sel_xy: np.ndarray | None,
                           "alpha": 0.8})
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel("map x (2-D projection of the embeddings; unitless)")
+    ax.set_ylabel("map y")
     ax.grid(False)
     for side in ("left", "bottom"):
         ax.spines[side].set_color("#e5e7eb")
@@ -148,14 +173,14 @@ def cluster_bars(names: list[str], pool: np.ndarray, sel: np.ndarray | None,
     fig, axes = _figure(11, 2.0 * panels + 0.6, panels, 1, sharex=True)
     x = np.arange(n)
     axes[0, 0].bar(x, pool, color=POOL, width=0.75)
-    axes[0, 0].set_ylabel("pool")
+    axes[0, 0].set_ylabel("records in pool")
     if sel is not None:
         ax = axes[1, 0]
         ax.bar(x, sel, color=SELECTED, width=0.75, label="selected")
         if expected is not None:
             ax.scatter(x, expected, marker="_", s=(260 / max(n, 8)) ** 2 * 0.6, color="#111827",
                        linewidths=1.4, label="proportional share", zorder=3)
-        ax.set_ylabel("selected")
+        ax.set_ylabel("records selected")
         ax.legend(loc="upper right", ncols=2)
     bottom = axes[-1, 0]
     size = 8 if n <= 30 else 6.5 if n <= 60 else 5.5
@@ -178,6 +203,8 @@ def bandit_charts(arms: list[str], pulls: np.ndarray, rounds: np.ndarray, reward
     left.set_xticks(x, [_short(a, 10) for a in arms], rotation=0 if len(arms) <= 12 else 90,
                     fontsize=8 if len(arms) <= 20 else 6)
     left.set_title("pulls per arm", loc="left")
+    left.set_xlabel("arm")
+    left.set_ylabel("pulls")
     left.grid(axis="x", visible=False)
     ok = np.isfinite(rewards)
     if ok.any():
@@ -200,6 +227,7 @@ def bandit_charts(arms: list[str], pulls: np.ndarray, rounds: np.ndarray, reward
         right.legend(loc="best", ncols=2 if len(arms) > 4 else 1, fontsize=7)
     right.set_title("reward per round", loc="left")
     right.set_xlabel("round")
+    right.set_ylabel("reward")
     return _img(fig, "bandit pulls and rewards")
 
 

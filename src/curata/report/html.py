@@ -47,8 +47,18 @@ margin-right:5px;vertical-align:-1px}
 margin-top:8px}
 .warn ul{margin:4px 0 0 18px;padding:0}
 ul.notes{margin:0;padding-left:20px}ul.notes li.problem{color:var(--bad)}
+.card.alerts{background:#fff7ed;border:1px solid #fdba74;border-left:6px solid #ea580c}
+.alerts h2{color:#9a3412}.alerts-lead{margin:0 0 4px;color:#9a3412}
+.alerts ul{margin:0;padding-left:22px}.alerts li{color:#7c2d12;font-weight:600;margin:2px 0}
+a.alert-badge{display:inline-block;vertical-align:middle;margin-left:12px;font-size:13px;font-weight:600;
+color:#9a3412;background:#ffedd5;border:1px solid #fdba74;border-radius:999px;padding:1px 10px;
+text-decoration:none}
 .missing{color:var(--muted);font-size:13px;margin:6px 4px;padding-left:10px;border-left:3px solid var(--line)}
 .scroll{overflow-x:auto}
+.scroll.x{background:linear-gradient(to right,#fff 30%,rgba(255,255,255,0)) left/40px 100% no-repeat local,
+linear-gradient(to left,#fff 30%,rgba(255,255,255,0)) right/40px 100% no-repeat local,
+radial-gradient(farthest-side at 0 50%,rgba(16,24,40,.18),transparent) left/12px 100% no-repeat scroll,
+radial-gradient(farthest-side at 100% 50%,rgba(16,24,40,.18),transparent) right/12px 100% no-repeat scroll}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
 th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#f8fafc;font-weight:600;white-space:nowrap;position:sticky;top:0}
@@ -56,6 +66,14 @@ table.sortable th{cursor:pointer}table.sortable th:hover{background:#eef2f7}
 th[data-dir=asc]::after{content:" ▲";font-size:9px}th[data-dir=desc]::after{content:" ▼";font-size:9px}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.records{width:100%}td.text{max-width:320px;white-space:pre-wrap;word-break:break-word}
+table.samples{width:auto;min-width:100%}
+th.reason,td.reason{min-width:15em;max-width:24em;white-space:normal;word-break:normal;
+overflow-wrap:break-word;hyphens:none}
+td.score{min-width:5.5em}
+table.samples tr>:nth-child(-n+2){position:sticky;background:var(--card);z-index:1}
+table.samples tr>th:nth-child(-n+2){background:#f8fafc;z-index:2}
+table.samples tr>:first-child{left:0;width:6.4em;min-width:6.4em;max-width:6.4em}
+table.samples tr>:nth-child(2){left:6.4em;box-shadow:inset -1px 0 0 var(--line)}
 td.wide{min-width:380px;max-width:640px}td.wide code{font-size:11.5px}
 td .pos,td.pos{color:var(--ok);font-weight:600}td .neg{color:var(--bad);font-weight:600}
 img.chart{display:block;width:100%;height:auto;margin:4px 0 8px}
@@ -90,7 +108,7 @@ def build_html(run_dir: str | Path) -> str:
     seed = (d.manifest or {}).get("seed")
     seed = seed if isinstance(seed, int) else 0
     parts = [
-        overview.accounting(d), overview.notes(d), overview.why_not_chosen(d),
+        overview.alerts(d), overview.accounting(d), overview.notes(d), overview.why_not_chosen(d),
         sections.labels(d), sections.scores(d), sections.pool_map(d, seed=seed), sections.clusters(d),
         sections.bandit(d), evaluation.learning_curves(d), samples.samples(d), samples.rejected(d),
         samples.footer(d),

@@ -64,23 +64,37 @@ def _cell(value, numeric: bool) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence], cls: str = "", text_cols: Sequence[int] = (),
-          sortable: bool = False, wide_cols: Sequence[int] = ()) -> str:
-    """A compact table: ``text_cols`` wrap (``wide_cols`` get more room); numbers align right."""
+          sortable: bool = False, wide_cols: Sequence[int] = (), col_class: dict[int, str] | None = None,
+          scroll_cls: str = "") -> str:
+    """A compact table: ``text_cols`` wrap (``wide_cols`` get more room); numbers align right.
+
+    ``col_class`` gives whole columns a class of their own (on the ``th`` and every ``td``), e.g.
+    ``{4: "reason"}``; ``scroll_cls`` is added to the horizontally scrolling box around the table.
+    """
+    col_class = col_class or {}
     classes = " ".join(c for c in (cls, "sortable" if sortable else "") if c)
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    head = "".join(f'<th class="{esc(col_class[i])}">{esc(h)}</th>' if i in col_class
+                   else f"<th>{esc(h)}</th>" for i, h in enumerate(headers))
     body = []
     for row in rows:
         cells = []
         for i, v in enumerate(row):
             c = _cell(v, False)
+            extra = [col_class[i]] if i in col_class else []
             if i in wide_cols:
-                c = c.replace("<td>", '<td class="text wide">', 1)
+                extra = ["text", "wide", *extra]
             elif i in text_cols:
-                c = c.replace("<td>", '<td class="text">', 1)
+                extra = ["text", *extra]
+            if extra:
+                if c.startswith('<td class="'):
+                    c = c.replace('<td class="', f'<td class="{esc(" ".join(extra))} ', 1)
+                else:
+                    c = c.replace("<td>", f'<td class="{esc(" ".join(extra))}">', 1)
             cells.append(c)
         body.append("<tr>" + "".join(cells) + "</tr>")
     cls_attr = f' class="{classes}"' if classes else ""
-    return f'<div class="scroll"><table{cls_attr}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}' \
+    box = " ".join(c for c in ("scroll", scroll_cls) if c)
+    return f'<div class="{box}"><table{cls_attr}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}' \
            f"</tbody></table></div>"
 
 

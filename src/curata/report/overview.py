@@ -7,7 +7,7 @@ import json
 import pandas as pd
 
 from curata.report.load import RunData
-from curata.report.markup import Html, esc, fmt, kv_grid, missing, pct, section, table, truncate
+from curata.report.markup import Html, esc, fmt, is_missing, kv_grid, missing, pct, section, table, truncate
 
 
 def header(d: RunData) -> str:
@@ -40,8 +40,11 @@ def header(d: RunData) -> str:
             table(["key", "value"], rows, text_cols=[1]) + "</details>"
     note = "" if (d.manifest or d.summary) else missing(
         "No manifest.json or summary.json in this run directory: run details are not known.")
+    n_alerts = len(run_alerts(d))
+    badge = f' <a class="alert-badge" href="#alerts">⚠ {n_alerts} alert{"s" if n_alerts != 1 else ""}</a>' \
+        if n_alerts else ""
     return (f'<header class="card top"><div class="eyebrow">curata run report</div>'
-            f"<h1>{esc(d.root.resolve().name)}</h1>{kv_grid(pairs)}{extra}{note}</header>")
+            f"<h1>{esc(d.root.resolve().name)}{badge}</h1>{kv_grid(pairs)}{extra}{note}</header>")
 
 
 def accounting_from_records(df: pd.DataFrame) -> dict:
@@ -120,12 +123,45 @@ def accounting(d: RunData) -> str:
            f"{body}</section>"
 
 
+def _unique(items) -> list[str]:
+    """Non-empty strings of ``items`` (a list, or one string), each once, in first-seen order."""
+    if isinstance(items, str):
+        items = [items]
+    if not isinstance(items, (list, tuple)):
+        return []
+    return list(dict.fromkeys(str(x).strip() for x in items if not is_missing(x) and str(x).strip()))
+
+
+def _alert_key(text: str) -> str:
+    """An alert's text without an ``ALERT:`` prefix, to spot the same alert repeated among the notes."""
+    text = text.strip()
+    return text[6:].strip() if text[:6].lower() == "alert:" else text
+
+
+def run_alerts(d: RunData) -> list[str]:
+    return _unique((d.summary or {}).get("alerts"))
+
+
+def alerts(d: RunData) -> str:
+    """Loud run-level problems (``summary.json`` ``alerts``), in a warning box at the very top."""
+    items = run_alerts(d)
+    if not items:
+        return ""
+    lis = "".join(f"<li>{esc(a)}</li>" for a in items)
+    what = "1 alert" if len(items) == 1 else f"{len(items)} alerts"
+    return (f'<section class="card alerts" id="alerts"><h2>Alerts</h2>'
+            f'<p class="alerts-lead"><b>⚠ This run has {what}:</b> look at these before using the '
+            f'selection.</p><ul>{lis}</ul></section>')
+
+
 def notes(d: RunData) -> str:
-    items = [str(n) for n in (d.summary or {}).get("notes") or []]
-    if not items and not d.problems:
+    shown_as_alert = {_alert_key(a) for a in run_alerts(d)}
+    items = [n for n in _unique((d.summary or {}).get("notes")) if _alert_key(n) not in shown_as_alert]
+    problems = [p for p in _unique(d.problems) if p not in items]
+    if not items and not problems:
         return ""
     lis = "".join(f"<li>{esc(n)}</li>" for n in items) + \
-        "".join(f'<li class="problem">{esc(p)}</li>' for p in d.problems)
+        "".join(f'<li class="problem">{esc(p)}</li>' for p in problems)
     return section("notes", "Notes and warnings", f'<ul class="notes">{lis}</ul>')
 
 

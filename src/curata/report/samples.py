@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 import pandas as pd
 
@@ -10,7 +12,6 @@ from curata.report.markup import Html, esc, fmt, missing, section, table, trunca
 
 N_SAMPLE = 20
 TEXT_CHARS = 200
-MAX_SCORE_COLS = 4
 
 
 def _by_rank(df: pd.DataFrame) -> pd.DataFrame:
@@ -37,9 +38,12 @@ def _sample_table(df: pd.DataFrame, title: str, with_label: bool, scores: list[s
         rows.append(row)
     heads = ["priority", "id"] + (["label"] if with_label else []) + ["text", "reason"] + scores
     text_col = 3 if with_label else 2
+    # every score column is shown: the table scrolls sideways; reasons wrap by word in a column of their own
+    col_class = {text_col + 1: "reason", **{text_col + 2 + j: "score" for j in range(len(scores))}}
     shown = f"first {len(head):,} of {len(df):,}" if len(df) > len(head) else f"all {len(df):,}"
     return f'<h3>{esc(title)} <span class="muted">({shown})</span></h3>' + \
-        table(heads, rows, cls="records", text_cols=[text_col + 1], wide_cols=[text_col], sortable=True)
+        table(heads, rows, cls="records samples", wide_cols=[text_col], col_class=col_class, sortable=True,
+              scroll_cls="x")
 
 
 def samples(d: RunData) -> str:
@@ -47,7 +51,7 @@ def samples(d: RunData) -> str:
     if acc is None:
         return ""
     with_label = "label" in acc.columns and bool(acc["label"].notna().any())
-    scores = d.score_columns()[:MAX_SCORE_COLS]
+    scores = d.score_columns()
     status = acc["status"]
     excluded = acc["excluded"].fillna(False).astype(bool) if "excluded" in acc.columns else \
         pd.Series(False, index=acc.index)
@@ -62,6 +66,9 @@ def samples(d: RunData) -> str:
     else:
         body = _sample_table(acc, "Scored records", with_label, scores)
         lead = "This run had no selection step."
+    if len(scores) > 2:
+        lead += f" All {len(scores)} score columns follow the reason: scroll a table sideways to see them; " \
+                "click a heading to sort."
     return section("samples", "Sample records", body, esc(lead))
 
 
@@ -100,6 +107,13 @@ def _timings_table(timings: dict, total) -> str:
     return "<h3>Timings</h3>" + table(["stage", "seconds", "", "details"], rows, cls="narrow")
 
 
+def command_line(argv) -> str:
+    """The recorded command, shell-quoted so it can be pasted back into a POSIX shell."""
+    if isinstance(argv, str):
+        return argv
+    return shlex.join(str(a) for a in argv)
+
+
 def footer(d: RunData) -> str:
     m, s = d.manifest or {}, d.summary or {}
     timings = s.get("timings") or m.get("timings") or {}
@@ -116,7 +130,8 @@ def footer(d: RunData) -> str:
     if machine.get("platform"):
         parts.append(f'<p class="muted">Machine: {esc(machine["platform"])}</p>')
     if m.get("argv"):
-        parts.append(f'<p class="muted">Command: <code>{esc(" ".join(str(a) for a in m["argv"]))}</code></p>')
+        cmd = esc(command_line(m["argv"]))
+        parts.append(f'<p class="muted">Command: <code class="command">{cmd}</code></p>')
     if d.config_text is not None:
         parts.append(f"<details><summary>config.yaml</summary><pre>{esc(d.config_text)}</pre></details>")
     if not parts:

@@ -79,8 +79,12 @@ def scores(d: RunData) -> str:
     if not values:
         return missing("No numeric score columns (<code>*_score</code>) in records.parquet: "
                        "score distributions are not shown.")
-    lead = "Each histogram is normalised within its group; values beyond the 0.5th–99.5th percentile " \
-           "fall in the edge bins."
+    lead = "x: the score's value; y: the percentage of the group's records in each bin (each group — " \
+           "selected, not selected — sums to 100%). Values beyond the 0.5th–99.5th percentile fall in the " \
+           "edge bins."
+    if not d.has_selection:
+        lead = "x: the score's value; y: the percentage of the pool's records in each bin. Values beyond the " \
+               "0.5th–99.5th percentile fall in the edge bins."
     if len(values) > MAX_SCORES:
         lead += f" Showing the first {MAX_SCORES} of {len(values)} score columns."
         values = dict(list(values.items())[:MAX_SCORES])
