@@ -51,12 +51,15 @@ def test_quoted_field_spanning_lines_keeps_later_line_numbers(write, rejections,
     accounted(pool, 5)
 
 
-def test_unterminated_quote_swallows_the_rest_into_one_rejected_row(write, rejections, accounted):
+def test_unterminated_quote_rejects_only_its_line(write, rejections, accounted):
     path = write("pool.csv", 'text,label\nok,a\n"never closed,b\nmore,c\n')
     pool = load(path)
-    assert rejections(pool) == [(3, "ragged row: 1 fields, header has 2")]
-    assert pool.rejected[0].raw == '"never closed,b\nmore,c'
-    accounted(pool, 2)
+    assert rejections(pool) == [(3, "unclosed quote in a field starting on this line (the file ends inside it); "
+                                    "the lines after it are read as rows of their own")]
+    assert pool.rejected[0].raw == '"never closed,b'
+    assert pool.df["text"].tolist() == ["ok", "more"]
+    assert pool.df["source_line"].tolist() == [2, 4]
+    accounted(pool, 3)
 
 
 def test_undecodable_bytes_reject_only_their_row(write, rejections, accounted):
@@ -158,3 +161,61 @@ def test_strict_names_the_row(write):
     with pytest.raises(InputError) as exc:
         load(path, strict=True)
     assert str(exc.value).startswith(f"{path}:5: ragged row: 3 fields, header has 2")
+
+
+UNCLOSED_AT_EOF = ("unclosed quote in a field starting on this line (the file ends inside it); the lines after it "
+                   "are read as rows of their own")
+
+
+def test_unclosed_quote_in_row_3_of_20_rejects_only_that_row(write, rejections, accounted):
+    rows = [f"row {i},{i % 2}" for i in range(1, 21)]
+    rows[2] = '"abc,1'
+    path = write("pool.csv", "text,label\n" + "\n".join(rows) + "\n")
+    pool = load(path)
+    assert rejections(pool) == [(4, UNCLOSED_AT_EOF)]
+    assert pool.rejected[0].raw == '"abc,1'
+    assert len(pool) == 19
+    assert pool.df["source_line"].tolist() == [2, 3] + list(range(5, 22))
+    assert pool.df["text"].tolist()[2:4] == ["row 4", "row 5"]
+    accounted(pool, 20)
+
+
+def test_unclosed_quote_closed_by_a_later_quote_is_split_back_into_rows(write, rejections, accounted):
+    rows = ["text,label", "one,a", '"abc,b', "three,c", '"four, quoted",d', "five,e",
+            '"six\nspans lines",f', "seven,g"]
+    pool = load(write("pool.csv", "\n".join(rows) + "\n"))
+    got = rejections(pool)
+    assert [line for line, _ in got] == [3]
+    assert got[0][1] == ("unclosed quote in a field starting on this line (closing it on line 5 would give 3 "
+                         "fields, header has 2); the lines after it are read as rows of their own")
+    assert pool.df["text"].tolist() == ["one", "three", "four, quoted", "five", "six\nspans lines", "seven"]
+    assert pool.df["source_line"].tolist() == [2, 4, 5, 6, 7, 9]
+    accounted(pool, 7)
+
+
+def test_unclosed_quote_on_the_last_line_and_in_the_header(write, rejections):
+    pool = load(write("last.csv", 'text,label\nok,a\nlast,"b'))
+    assert rejections(pool) == [(3, "unclosed quote in a field starting on this line (the file ends inside it)")]
+    assert pool.rejected[0].raw == 'last,"b'
+    with pytest.raises(InputError, match=r"head\.csv:1: unclosed quote in the header row"):
+        load(write("head.csv", '"text,label\nx,a\n'))
+
+
+def test_unclosed_quote_with_strict_names_its_line(write):
+    path = write("pool.csv", 'text,label\nok,a\n"abc,b\nmore,c\n')
+    with pytest.raises(InputError, match=r"pool\.csv:3: unclosed quote in a field starting on this line"):
+        load(path, strict=True)
+
+
+def test_a_row_open_for_too_many_lines_is_an_unclosed_quote(write, rejections, accounted, monkeypatch):
+    import curata.io.csv as csv_module
+
+    monkeypatch.setattr(csv_module, "MAX_ROW_LINES", 3)
+    lines = ["text,label", '"ok\nstill ok",a', '"abc,b'] + [f"r{i},c" for i in range(5)] + ['"x"",y",d']
+    pool = load(write("pool.csv", "\n".join(lines) + "\n"))
+    assert rejections(pool) == [(4, "unclosed quote in a field starting on this line (still open after 3 lines); "
+                                    "the lines after it are read as rows of their own")]
+    assert pool.df["text"].tolist() == ["ok\nstill ok", "r0", "r1", "r2", "r3", "r4", 'x",y']
+    accounted(pool, 8)
+    with pytest.raises(InputError, match=r"head\.csv:1: unclosed quote in the header row \(still open after 3"):
+        load(write("head.csv", '"text\nlabel\nx\ny\nz\n'))

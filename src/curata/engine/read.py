@@ -1,4 +1,4 @@
-"""The read step as a stage: input path + field mapping → Pool, keyed by the file's content hash."""
+"""The read step as a stage: input path + field mapping → Pool, keyed by the content hash of what is read."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from curata.engine.run_dir import file_sha256
+from curata.engine.run_dir import file_sha256, files_sha256
+from curata.io.base import is_sharded
 from curata.io.fields import FieldMap, load_pool
 
 
 class Read:
-    """Read a pool (or target/test set) from a file: ``Read("pool.jsonl", task="text", label_field="y")``."""
+    """Read a pool (or target/test set) from a file, a directory of shards or a glob:
+    ``Read("pool.jsonl", task="text", label_field="y")``."""
 
     def __init__(self, path, fmt: str = "auto", strict: bool = False, encoding: str = "utf-8",
                  split: str | None = None, fieldmap: FieldMap | None = None, reader_options: dict | None = None,
@@ -24,8 +26,14 @@ class Read:
 
     @property
     def sha256(self) -> str:
+        """Hash of what is read: the file (or dataset directory), or the shards of a directory or glob."""
         if self._sha is None:
-            self._sha = file_sha256(self.path)
+            if is_sharded(self.path) and self.fmt != "hf":
+                from curata.io.shards import list_shards, shard_root
+
+                self._sha = files_sha256(list_shards(self.path, self.fmt)[0], shard_root(self.path))
+            else:
+                self._sha = file_sha256(self.path)
         return self._sha
 
     def fingerprint(self) -> str:

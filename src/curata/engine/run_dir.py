@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curata.engine.atomic import atomic_path, write_json, write_lines, write_parquet
+from curata.engine.atomic import write_json, write_lines, write_npy, write_parquet
+from curata.errors import CurataError
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -36,10 +37,32 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def files_sha256(files, root: str | os.PathLike | None = None, chunk: int = 1 << 20) -> str:
+    """One hash over several files in the given order (a directory of shards, a glob): each file's name
+    (relative to ``root`` when under it) and the hash of its content, so renaming, reordering, adding or
+    changing a shard all change it."""
+    h = hashlib.sha256()
+    for f in map(Path, files):
+        try:
+            name = f.relative_to(root).as_posix() if root is not None else f.as_posix()
+        except ValueError:
+            name = f.as_posix()
+        h.update(f"{name}\0{file_sha256(f, chunk)}\n".encode())
+    return h.hexdigest()
+
+
 class RunDir:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise CurataError(f"run directory {self.root} is a file, not a directory — choose another --out")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CurataError(f"cannot create the run directory {self.root}: {e.strerror} — choose an --out "
+                              "you can write to") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise CurataError(f"run directory {self.root} is not writable — choose an --out you can write to")
 
     @property
     def cache_dir(self) -> Path:
@@ -69,6 +92,13 @@ class RunDir:
         done = self._stage_dir(idx, name) / "done.json"
         return json.loads(done.read_text()) if done.exists() else {}
 
+    def begin_stage(self, idx: int, name: str) -> None:
+        """About to compute a stage: drop its old marker first, so a kill midway cannot leave the old marker
+        beside new artifacts."""
+        done = self._stage_dir(idx, name) / "done.json"
+        if done.exists():
+            done.unlink()
+
     def save_stage(self, idx: int, name: str, key: str, columns: pd.DataFrame, seconds: float,
                    extra: dict | None = None) -> None:
         d = self._stage_dir(idx, name)
@@ -82,8 +112,7 @@ class RunDir:
         base = self.root / "artifacts"
         if isinstance(value, np.ndarray):
             p = base / f"{name}.npy"
-            with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, value)
+            write_npy(p, value)
         elif isinstance(value, pd.DataFrame):
             p = base / f"{name}.parquet"
             write_parquet(p, value)

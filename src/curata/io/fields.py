@@ -10,7 +10,7 @@ from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.errors import InputError
 from curata.io.base import RawRecord, open_reader
@@ -18,10 +18,46 @@ from curata.pool import CONTENT_COLUMNS, Pool, Rejection, natural_sorted
 
 PAIR_SEP = " [SEP] "
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_MISSING = object()
+LIST_LABEL = ("label field `{}` holds a list (multi-label); curata supports one label per record: choose one "
+              "label per record, or write one record per label")
+
+
+def get_field(fields: dict, path: str, default=None):
+    """The value of ``path`` in a record: a literal key (even one with dots) first, else a dotted path into
+    nested objects (``meta.text`` → ``fields["meta"]["text"]``); ``default`` when absent."""
+    if path in fields:
+        return fields[path]
+    i = path.find(".")
+    while i > 0:
+        head = fields.get(path[:i])
+        if isinstance(head, dict):
+            value = get_field(head, path[i + 1:], _MISSING)
+            if value is not _MISSING:
+                return value
+        i = path.find(".", i + 1)
+    return default
+
+
+def has_field(fields: dict, path: str | None) -> bool:
+    return path is not None and get_field(fields, path, _MISSING) is not _MISSING
+
+
+def _nested_paths(fields: dict, prefix: str = "", depth: int = 3) -> list[str]:
+    out = []
+    for k, v in fields.items():
+        if isinstance(v, dict) and v and depth > 1:
+            out += _nested_paths(v, f"{prefix}{k}.", depth - 1)
+        elif prefix:
+            out.append(prefix + str(k))
+    return out
 
 
 class FieldMap(BaseModel):
-    """Which source field plays which role. ``task='auto'`` looks at the first record's fields."""
+    """Which source field plays which role. ``task='auto'`` looks at the first record's fields.
+
+    Every ``*_field`` may be a dotted path into nested objects (``meta.text``); a literal key containing the
+    dot wins over the nested path (see ``get_field``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,16 +74,17 @@ class FieldMap(BaseModel):
     def resolve_task(self, fields: dict, where: str) -> str:
         if self.task != "auto":
             return self.task
-        keys = set(fields)
-        if {self.left_field, self.right_field} <= keys:
+        if has_field(fields, self.left_field) and has_field(fields, self.right_field):
             return "pair"
-        if {self.instruction_field, self.output_field} <= keys:
+        if has_field(fields, self.instruction_field) and has_field(fields, self.output_field):
             return "instruction"
-        if self.text_field in keys:
+        if has_field(fields, self.text_field):
             return "text"
-        raise InputError(where, f"cannot find a text field: the first record has fields {sorted(keys)}",
+        nested = _nested_paths(fields)
+        shown = f" (nested: {', '.join(nested[:12])}{', …' if len(nested) > 12 else ''})" if nested else ""
+        raise InputError(where, f"cannot find a text field: the first record has fields {sorted(fields)}{shown}",
                          "name yours with --text-field (or --left-field/--right-field for pairs, "
-                         "--instruction-field/--output-field for instructions)")
+                         "--instruction-field/--output-field for instructions; a.b names a nested field)")
 
     def source_fields(self, task: str) -> dict[str, str]:
         """canonical column -> source field for the content of ``task``."""
@@ -75,15 +112,19 @@ def _as_text(value, field: str, optional: bool = False) -> tuple[str | None, str
     return text, None
 
 
-def _as_label(value) -> str | None:
+def _as_label(value, field: str) -> tuple[str | None, str | None]:
+    """(label, problem)."""
+    missing = f"missing or empty label field `{field}`"
     if value is None or (isinstance(value, float) and value != value):
-        return None
+        return None, missing
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, (dict, list, tuple)):
-        return None
+    if isinstance(value, (list, tuple)):
+        return None, LIST_LABEL.format(field)
+    if isinstance(value, dict):
+        return None, f"label field `{field}` holds an object, expected one label"
     text = str(value).strip()
-    return text or None
+    return (text, None) if text else (None, missing)
 
 
 def content_hash(parts: list) -> str:
@@ -101,6 +142,8 @@ class _Builder:
         self.rejected: list[Rejection] = []
         self.seen_ids: dict[str, int | None] = {}
         self.hash_counts: dict[str, int] = {}
+        self.n_records = 0  # records the reader parsed (reached the field mapping)
+        self.n_list_labels = 0
 
     def reject(self, rej: Rejection) -> None:
         if self.strict:
@@ -120,15 +163,17 @@ class _Builder:
         if isinstance(rec, Rejection):
             return self.reject(rec)
         fm = self.fmap
+        self.n_records += 1
         if self.task is None:
             self.task = fm.resolve_task(rec.fields, rec.file)
-            self.labelled = fm.label_field is not None and (fm.label_field in rec.fields or self.known is not None)
-        elif not self.labelled and fm.label_field is not None and fm.label_field in rec.fields:
+            self.labelled = fm.label_field is not None and (has_field(rec.fields, fm.label_field) or
+                                                            self.known is not None)
+        elif not self.labelled and has_field(rec.fields, fm.label_field):
             self._label_appeared()
         row = {"source_file": rec.file, "source_line": rec.line, "raw": rec.raw}
         for col, src in fm.source_fields(self.task).items():
             optional = col == "input"
-            text, problem = _as_text(rec.fields.get(src), src, optional=optional)
+            text, problem = _as_text(get_field(rec.fields, src), src, optional=optional)
             if problem:
                 return self.reject(Rejection(rec.file, rec.line, problem, rec.raw))
             row[col] = text
@@ -138,17 +183,17 @@ class _Builder:
             row["text"] = "\n\n".join(p for p in (row["instruction"], row["input"], row["output"]) if p)
         label = None
         if self.labelled:
-            label = _as_label(rec.fields.get(fm.label_field))
-            if label is None:
-                return self.reject(Rejection(rec.file, rec.line, f"missing or empty label field `{fm.label_field}`",
-                                             rec.raw))
+            label, problem = _as_label(get_field(rec.fields, fm.label_field), fm.label_field)
+            if problem:
+                self.n_list_labels += problem == LIST_LABEL.format(fm.label_field)
+                return self.reject(Rejection(rec.file, rec.line, problem, rec.raw))
             if self.known is not None and label not in self.known:
                 return self.reject(Rejection(rec.file, rec.line, f"unknown label {label!r}: the pool's labels are "
                                              f"{self.known}", rec.raw))
         row["label"] = label
         id_field = fm.id_field or ("id" if "id" in rec.fields and fm.id_field is None else None)
         if id_field:
-            rid, problem = _as_text(rec.fields.get(id_field), id_field)
+            rid, problem = _as_text(get_field(rec.fields, id_field), id_field)
             if problem:
                 return self.reject(Rejection(rec.file, rec.line, problem, rec.raw))
             if rid in self.seen_ids:
@@ -192,7 +237,15 @@ def load_pool(path: str | os.PathLike, fmap: FieldMap | None = None, fmt: str = 
             bar.update(len(batch))
     n_in = len(builder.rows) + len(builder.rejected)
     if n_in == 0:
-        raise InputError(str(path), "the file holds no records", "check that it is the right file")
+        shards = getattr(reader, "files", None)
+        what = "the file holds" if shards is None else f"its {len(shards)} file(s) hold"
+        raise InputError(str(path), f"{what} no records", "check that it is the right file")
+    if not builder.rows and builder.n_list_labels and builder.n_list_labels == builder.n_records:
+        others = n_in - builder.n_records
+        raise InputError(str(path), f"multi-label pools are not supported: the label field `{fmap.label_field}` "
+                         f"holds a list in every record ({builder.n_list_labels}"
+                         f"{f'; {others} more rejected while reading' if others else ''}); curata supports one "
+                         "label per record", "choose one label per record, or write one record per label")
     if not builder.rows:
         reasons = pd.Series([r.reason for r in builder.rejected]).value_counts().head(3)
         raise InputError(str(path), f"no usable records: all {n_in} were rejected (most common: "

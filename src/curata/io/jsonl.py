@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import codecs
-import gzip
 import json
-import zlib
 from collections.abc import Iterator
 
-from curata.errors import InputError
 from curata.io.base import RawRecord, Reader
+from curata.io.compression import READ_ERRORS, open_binary, read_error
 from curata.pool import Rejection
 
 
@@ -17,7 +15,7 @@ class JsonlReader(Reader):
     format = "jsonl"
 
     def _open(self):
-        return gzip.open(self.path, "rb") if self.path.name.endswith(".gz") else open(self.path, "rb")
+        return open_binary(self.path)  # decompressing .gz/.xz/.bz2/.zst
 
     def iter_records(self) -> Iterator[RawRecord | Rejection]:
         lineno = 0
@@ -25,10 +23,8 @@ class JsonlReader(Reader):
             with self._open() as fh:
                 for lineno, raw_bytes in enumerate(fh, start=1):
                     yield from self._parse(lineno, raw_bytes)
-        except (OSError, EOFError, zlib.error) as e:
-            raise InputError(str(self.path), f"cannot read the file from this line on ({e})",
-                             "check that the file is complete (and gzip-compressed if it ends in .gz)",
-                             line=lineno + 1) from e
+        except READ_ERRORS as e:
+            raise read_error(self.path, e, lineno + 1) from e
 
     def _parse(self, lineno: int, raw_bytes: bytes) -> Iterator[RawRecord | Rejection]:
         file = str(self.path)

@@ -72,6 +72,8 @@ def write_outputs(run_dir, pool: Pool, select_cols: pd.DataFrame | None, records
     sel = pool.df[select_cols["selected"].to_numpy()]
     if pool.input_format == "jsonl":
         lines = sel["raw"].tolist()  # verbatim source lines
+    elif pool.input_format == "json":  # elements of a JSON array may span lines: one compact line each
+        lines = [json.dumps(json.loads(r), ensure_ascii=False) for r in sel["raw"]]
     else:
         lines = sel["raw"].tolist() if pool.input_format in ("parquet", "hf") else \
             [json.dumps(_csv_fields(pool, r), ensure_ascii=False) for r in sel.itertuples()]
