@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.atomic import write_npz
 

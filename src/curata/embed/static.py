@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def _is_model2vec(folder: Path) -> bool:
     except (OSError, ValueError, LookupError, TypeError, AttributeError):
         return False
 
+
+log = logging.getLogger("curata")
 
 class StaticParams(Params):
     model: str = "minilm"  # a model2vec folder, or a sentence-transformers model to distil from
@@ -82,6 +85,8 @@ class StaticEmbedder(Embedder):
         from model2vec.distill import distill
 
         src = resolve_model(self.params.model)
+        log.info("static embedder: distilling a model2vec model from %s once (about a minute on a laptop CPU); "
+                 "later runs load it from %s", Path(src).name, out)
         try:
             model = distill(model_name=src, pca_dims=self.params.pca_dims, device="cpu")
         except Exception as e:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 METHODS = ("dawid_skene", "one_coin", "majority_vote")
 

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.atomic import write_json, write_npz
 from curata.lm.base import Generation, LMBackend, LogLikelihood

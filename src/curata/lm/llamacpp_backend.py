@@ -16,7 +16,7 @@ import weakref
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.stage import Params
 from curata.lm._common import (BAD_CONVERSATION, EMPTY_CONTINUATION, clean_messages, clean_text, cut_at_stop,

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.stage import Params, Scorer
 
@@ -62,6 +62,7 @@ class MTLDScorer(Scorer):
     """
 
     name = "mtld"
+    outputs = ('mtld_score',)
     Params = MTLDParams
 
     def score(self, pool, ctx) -> pd.DataFrame:

@@ -54,6 +54,7 @@ class TruthInferenceScorer(Scorer):
     """
 
     name = "truth_inference"
+    outputs = ('truth_inference_score', 'inferred_label', 'label_agreement', 'truth_inference_votes')
     Params = TruthInferenceParams
 
     def _fields(self, pool):
@@ -135,11 +136,11 @@ class TruthInferenceScorer(Scorer):
         count[voted] = n_votes
         if len(voted) < n:
             note = f"truth_inference: {n - len(voted)} of {n} records have no votes in `{p.votes_field}`"
-            log.warning(note)
+            log.debug(note)
             ctx.notes.append(note)
         if not res.converged:
             note = f"truth_inference: EM stopped after {res.iterations} iterations without converging"
-            log.warning(note)
+            log.debug(note)
             ctx.notes.append(note)
         ctx.save_artifact("truth_inference", {"votes_field": p.votes_field,
                                               "records_with_votes": int(len(voted)), **res.summary(classes)})

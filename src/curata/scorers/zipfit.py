@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.stage import Params, Scorer
 
@@ -79,6 +79,7 @@ class ZipFitScorer(Scorer):
     """
 
     name = "zipfit"
+    outputs = ('zipfit_score',)
     Params = ZipFitParams
     needs_target = True
 

@@ -34,7 +34,7 @@ class KCenterSelector(Selector):
     needs_embeddings = True
 
     def order(self, pool, candidates: np.ndarray, n_target: int, ctx) -> SelectorResult:
-        from tqdm.auto import tqdm
+        from curata.console import tqdm
 
         seed = ctx.seed if self.params.seed is None else self.params.seed
         rows = np.asarray(candidates, dtype=np.int64)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import Field
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.embed.sentence_transformer import DEFAULT_MODEL, resolve_model
 from curata.engine.stage import Params

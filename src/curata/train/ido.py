@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.label.wrong_events import BetaMixture
 from curata.train.mlp import MLPParams, MLPTrainer

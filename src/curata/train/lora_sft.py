@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.stage import Params, Stage
 from curata.errors import ConfigError

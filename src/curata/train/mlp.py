@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import Field
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.stage import Params
 from curata.errors import ConfigError

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.atomic import write_json
 from curata.errors import ConfigError

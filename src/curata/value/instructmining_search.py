@@ -49,7 +49,7 @@ def search_subset_size(objective: Objective, k_min: int, k_max: int, *, num_samp
                        known: dict[int, float] | None = None, time_budget_s: float | None = None,
                        progress: bool = True) -> dict:
     """Run BlendSearch; returns {"best_k", "best_loss", "trials": [{trial, k, loss, seconds, cached}]}."""
-    from tqdm.auto import tqdm
+    from curata.console import tqdm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # flaml warns at import that its AutoML extra is absent

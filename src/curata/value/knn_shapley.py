@@ -26,7 +26,7 @@ neighbourhoods.
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 #: validation × training cells handled per chunk (a few float64/int64 arrays of this size live at once)
 CHUNK_CELLS = 1 << 22

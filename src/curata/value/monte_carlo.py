@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.value.knn_shapley import _check, knn_utility, sorted_order
 

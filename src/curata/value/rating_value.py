@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.value.recsys import Ratings, cosine_item_similarity
 
