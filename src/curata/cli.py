@@ -36,14 +36,10 @@ _F = {
 
 
 def _setup_logging(quiet: bool) -> None:
+    from curata.console import quiet_libraries
+
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # the model libraries' own load reports and weight-loading bars are noise on the console; our progress bars
-    # (tqdm, off with --quiet) say what is happening
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    if quiet:
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TQDM_DISABLE", "1")
+    quiet_libraries(progress=not quiet and sys.stderr.isatty())
 
 
 def _input(path, task, text_field, label_field, left_field, right_field, instruction_field, input_field,
@@ -67,6 +63,8 @@ def _finish(result, out: str, report: bool) -> None:
 
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
+    for alert in result.alerts:
+        typer.secho(f"ALERT: {alert}", err=True, fg=typer.colors.RED, bold=True)
     typer.echo(accounting_line(result.accounting))
     if report:
         from curata.report.html import render_report
@@ -90,6 +88,8 @@ def select(pool: Path = typer.Argument(..., help="pool file (JSONL, CSV/TSV, Par
                                                               "(default: inside the run directory)"),
            no_report: bool = typer.Option(False, help="skip report.html"),
            quiet: bool = typer.Option(False, help="no progress output"),
+           force: bool = typer.Option(False, help="reuse --out even if it holds a run of another input or settings "
+                                                  "(its results are removed first)"),
            task: str = _F["task"], text_field: str = _F["text_field"], label_field: str = _F["label_field"],
            left_field: str = _F["left_field"], right_field: str = _F["right_field"],
            instruction_field: str = _F["instruction_field"], input_field: str = _F["input_field"],
@@ -111,10 +111,12 @@ def select(pool: Path = typer.Argument(..., help="pool file (JSONL, CSV/TSV, Par
     if by is not None:
         sel = data["select"].setdefault("selector", {"name": "topk"})
         sel["reward" if sel.get("name") == "bandit" else "by"] = by
+    if selector is not None or by is not None:
+        data.pop("unlabelled", None)  # the user chose the selector: no recipe path replaces it
     if (spec := _embed_spec(embedder)) is not None:
         data["embed"] = spec
     cfg = load_config(data)
-    result = build_pipeline(cfg, progress=not quiet).run()
+    result = build_pipeline(cfg, progress=not quiet, force=force).run()
     _finish(result, str(out), not no_report)
 
 
@@ -125,6 +127,7 @@ def score(pool: Path = typer.Argument(..., help="pool file or HF dataset dir"),
           embedder: Optional[str] = typer.Option(None, help="minilm | static | model path"),
           seed: int = typer.Option(0), out: Path = typer.Option(..., help="run directory"),
           quiet: bool = typer.Option(False),
+          force: bool = typer.Option(False, help="reuse --out even if it holds a run of another input or settings"),
           task: str = _F["task"], text_field: str = _F["text_field"], label_field: str = _F["label_field"],
           left_field: str = _F["left_field"], right_field: str = _F["right_field"],
           instruction_field: str = _F["instruction_field"], input_field: str = _F["input_field"],
@@ -141,7 +144,7 @@ def score(pool: Path = typer.Argument(..., help="pool file or HF dataset dir"),
         data["target"] = {**data["input"], "path": str(target)}
     if (spec := _embed_spec(embedder)) is not None:
         data["embed"] = spec
-    result = build_pipeline(load_config(data), progress=not quiet).run()
+    result = build_pipeline(load_config(data), progress=not quiet, force=force).run()
     _finish(result, str(out), report=False)
 
 
@@ -149,7 +152,7 @@ def score(pool: Path = typer.Argument(..., help="pool file or HF dataset dir"),
 def evaluate(run: Path = typer.Argument(..., help="a run directory made by `select` or `run`"),
              test: Path = typer.Option(..., help="labelled test split (same fields as the pool)"),
              budgets: str = typer.Option("0.05,0.1,0.25", help="comma-separated budgets"),
-             seeds: int = typer.Option(5, help="seeds for random baselines (and seeded selectors/trainers)"),
+             seeds: int = typer.Option(5, min=1, help="seeds for random baselines (and seeded selectors/trainers)"),
              trainer: str = typer.Option("logreg", help="logreg | mlp (frozen embeddings) | ido (noise-robust two-stage) | finetune (MiniLM on CPU) | lora_sft (instruction pools; their default)"),
              trainer_params: str = typer.Option("{}", help='trainer parameters as JSON, e.g. \'{"epochs": 2, "max_length": 256}\''),
              no_full: bool = typer.Option(False, help="skip the full-pool baseline"),
@@ -185,8 +188,14 @@ def report(run: Path = typer.Argument(..., help="run directory")):
 
 @app.command()
 def inspect(run: Path = typer.Argument(..., help="run directory"),
-            sql: str = typer.Argument(..., help="SQL over the table `records` (and `rejected`, `eval`)")):
-    """Query a run with SQL (DuckDB), e.g. "SELECT cluster, count(*) FROM records WHERE selected GROUP BY 1"."""
+            sql: str = typer.Argument(..., help="read-only SQL over the table `records` (and `rejected`, "
+                                                "`eval`): SELECT, WITH … SELECT, DESCRIBE, SUMMARIZE, SHOW, "
+                                                "EXPLAIN; of several `;`-separated statements the last "
+                                                "result is printed")):
+    """Query a run with read-only SQL (DuckDB), e.g. "SELECT label, count(*) FROM records GROUP BY 1".
+
+    Read-only: only queries run. COPY, EXPORT, ATTACH, INSTALL/LOAD, SET/PRAGMA, CREATE/INSERT and the like are refused, and only the run's own tables can be read (no other files, no network). To keep a result, redirect the output: curata inspect RUN "SELECT …" > out.txt
+    """  # noqa: E501 - typer keeps docstring line breaks, so the paragraph is one line
     from curata.engine.inspect import query
 
     typer.echo(query(run, sql).to_string(index=False))
@@ -195,7 +204,8 @@ def inspect(run: Path = typer.Argument(..., help="run directory"),
 @app.command()
 def run(config: Path = typer.Argument(..., help="pipeline YAML (see docs/config.md)"),
         out: Optional[Path] = typer.Option(None, help="run directory (overrides `out:`)"),
-        no_report: bool = typer.Option(False), quiet: bool = typer.Option(False)):
+        no_report: bool = typer.Option(False), quiet: bool = typer.Option(False),
+        force: bool = typer.Option(False, help="reuse the run directory even if it holds another run")):
     """Run a pipeline from a typed YAML config; evaluates too if it has an `evaluate:` section."""
     from curata.config import build_pipeline, load_config
 
@@ -204,7 +214,7 @@ def run(config: Path = typer.Argument(..., help="pipeline YAML (see docs/config.
     out_dir = str(out or cfg.out or "")
     if not out_dir:
         raise CurataError("config `out`: no run directory — set `out:` in the YAML or pass --out")
-    result = build_pipeline(cfg, run_dir=out_dir, progress=not quiet).run()
+    result = build_pipeline(cfg, run_dir=out_dir, progress=not quiet, force=force).run()
     if cfg.evaluate is not None and cfg.evaluate.test is not None and cfg.select is not None:
         from curata.engine.evaluate import evaluate_run
         ev = cfg.evaluate
@@ -239,11 +249,28 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from curata import __version__
+        typer.echo(f"curata {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")):
+    """Pick the training subset that gives the best model, explain every choice, prove the gain."""
+
+
 def main() -> None:
     try:
         app()
     except CurataError as e:
         typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # a file the user named cannot be written or read: say which, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        typer.echo(f"error: {where}{e.strerror or e} — check the path and its permissions", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted: finished stages are kept; run the same command again to resume", err=True)

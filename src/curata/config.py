@@ -62,12 +62,16 @@ class ExcludeSpec(_Strict):
     when: str
     reason: str = ""
     optional: bool = False
+    max_share_per_label: float | None = Field(None, gt=0, le=1)
+    worst_first: str | None = None
 
 
 class SelectConfig(_Strict):
     selector: OperatorSpec = Field(default_factory=lambda: OperatorSpec(name="random"))
     budget: str | float | int = 0.1
     exclude: list[ExcludeSpec] = Field(default_factory=list)
+    #: every label keeps at least ⌈label_floor · budget / labels⌉ selected records; 0 turns it off
+    label_floor: float = Field(0.25, ge=0, le=1)
 
     @field_validator("budget")
     @classmethod
@@ -95,6 +99,37 @@ class Config(_Strict):
     cache_dir: str | None = None  # content-keyed caches; default <out>/cache
     seed: int = 0
     task: Literal["auto", "text", "pair", "instruction"] | None = None  # shorthand for input.fields.task
+    #: sections used instead of ``scorers``/``select`` when the pool has no labels (``note`` says so in the run)
+    unlabelled: dict[str, Any] | None = None
+
+    @field_validator("unlabelled")
+    @classmethod
+    def _unlabelled(cls, v):
+        if v is not None:
+            extra = set(v) - {"scorers", "select", "note"}
+            if extra:
+                raise ValueError(f"may hold only scorers, select and note, not {sorted(extra)}")
+        return v
+
+    def dump(self) -> dict:
+        """The config as plain data (``config.yaml``): top-level sections that are not set are left out, but a
+        ``null`` inside a section is kept — ``label_field: null`` (an unlabelled pool) must survive a reload."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
+
+    def unlabelled_config(self) -> "Config | None":
+        """The whole config of the label-free path: this one with ``unlabelled``'s sections in place."""
+        if self.unlabelled is None:
+            return None
+        data = self.dump()
+        data.pop("unlabelled", None)
+        alt = {k: v for k, v in self.unlabelled.items() if k != "note"}
+        merged = merge(data, alt)
+        if "selector" in alt.get("select", {}):
+            merged["select"]["selector"] = alt["select"]["selector"]  # a selector is replaced, never mixed
+        try:
+            return Config.model_validate(merged)
+        except ValidationError as e:
+            _raise(e, "unlabelled")
 
 
 def _raise(err: ValidationError, prefix: str = "") -> None:
@@ -125,6 +160,11 @@ def load_recipe(name_or_path: str) -> dict:
 
 
 def merge(base: dict, override: dict) -> dict:
+    """``override`` over ``base``, section by section. An operator given by another ``name`` replaces the base's
+    operator whole: the parameters of one operator never leak into another (a recipe's ``stratify`` into a
+    selector that has none)."""
+    if "name" in override and "name" in base and override["name"] != base["name"]:
+        return dict(override)
     out = dict(base)
     for k, v in override.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
@@ -174,15 +214,23 @@ def _build(role: str, spec: OperatorSpec, key: str):
 
 def check_operators(cfg: Config) -> None:
     """Build every operator once so that a bad name, parameter or missing extra fails now."""
-    build_operators(cfg)
-    for i, rule in enumerate(cfg.select.exclude if cfg.select else []):
-        from curata.engine.select import ExcludeRule
+    from curata.engine.select import ExcludeRule
+
+    for c, prefix in ((cfg, ""), (cfg.unlabelled_config(), "unlabelled.")):
+        if c is None:
+            continue
         try:
-            ExcludeRule(rule.when).columns()
+            build_operators(c)
         except ConfigError as e:
-            raise ConfigError(f"select.exclude[{i}].when", e.problem) from None
+            raise ConfigError(prefix + e.key, e.problem, e.fix) from None
+        for i, rule in enumerate(c.select.exclude if c.select else []):
+            try:
+                ExcludeRule(rule.when, worst_first=rule.worst_first).missing(set())
+            except ConfigError as e:
+                raise ConfigError(f"{prefix}select.exclude[{i}].when", e.problem) from None
     for key, inp in (("input.path", cfg.input), ("target.path", cfg.target)):
-        if inp is not None and not os.path.exists(inp.path):
+        from curata.io.base import input_exists  # a file, a directory, or a glob matching something
+        if inp is not None and not input_exists(inp.path):
             raise ConfigError(key, f"file not found: {inp.path}")
 
 
@@ -195,11 +243,19 @@ def build_operators(cfg: Config) -> dict[str, Any]:
     }
 
 
-def build_pipeline(cfg: Config, run_dir: str | os.PathLike | None = None, progress: bool = True):
+def _select_stage(sel: SelectConfig, selector):
+    from curata.engine.select import ExcludeRule, Select
+
+    return Select(selector, budget=Budget.parse(sel.budget, "select.budget"), label_floor=sel.label_floor,
+                  exclude=[ExcludeRule(r.when, r.reason, r.optional, r.max_share_per_label, r.worst_first)
+                           for r in sel.exclude])
+
+
+def build_pipeline(cfg: Config, run_dir: str | os.PathLike | None = None, progress: bool = True,
+                   force: bool = False):
     """The ``Pipeline`` a config describes (the same objects the Python API uses)."""
     from curata.engine.pipeline import Pipeline
     from curata.engine.read import Read
-    from curata.engine.select import ExcludeRule, Select
 
     ops = build_operators(cfg)
 
@@ -209,9 +265,15 @@ def build_pipeline(cfg: Config, run_dir: str | os.PathLike | None = None, progre
 
     stages: list = [read(cfg.input), ops["embedder"], *ops["scorers"]]
     if cfg.select is not None:
-        stages.append(Select(ops["selector"], budget=Budget.parse(cfg.select.budget, "select.budget"),
-                             exclude=[ExcludeRule(r.when, r.reason, r.optional) for r in cfg.select.exclude]))
+        stages.append(_select_stage(cfg.select, ops["selector"]))
+    unlabelled, note = None, ""
+    alt = cfg.unlabelled_config()
+    if alt is not None:
+        alt_ops = build_operators(alt)
+        unlabelled = [*alt_ops["scorers"], *([_select_stage(alt.select, alt_ops["selector"])] if alt.select else [])]
+        note = str(cfg.unlabelled.get("note") or "")
     out = run_dir if run_dir is not None else cfg.out
     return Pipeline(stages, run_dir=out, seed=cfg.seed, progress=progress,
                     target=read(cfg.target) if cfg.target else None, cache_dir=cfg.cache_dir,
-                    config=cfg.model_dump(mode="json", exclude_none=True))
+                    config=cfg.dump(), force=force,
+                    unlabelled=unlabelled, unlabelled_note=note)

@@ -50,6 +50,8 @@ class Pool:
     rejected: list[Rejection] = field(default_factory=list)
     input_format: str = "jsonl"
     header: str | None = None  # CSV header line, so selected rows can be written back verbatim
+    #: pairs only: the L2-normalised vectors of the left and of the right record, each ``n × d``
+    sides: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.df)
@@ -86,6 +88,7 @@ class Pool:
             features=None if self.features is None else self.features[idx],
             input_format=self.input_format,
             header=self.header,
+            sides=None if self.sides is None else (self.sides[0][idx], self.sides[1][idx]),
         )
 
     def score_columns(self) -> list[str]:

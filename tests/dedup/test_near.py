@@ -59,3 +59,25 @@ def test_ivf_path_matches_exact(make_pool, ctx):
 def test_single_record(make_pool, ctx):
     out = NearDuplicateScorer().score(make_pool(embeddings=[[1.0, 0.0]]), ctx)
     assert out["near_dup_of"].tolist() == [None] and out["near_dup_score"].tolist() == [0.0]
+
+
+def test_pairs_are_compared_as_pairs(make_pool, ctx):
+    """Pairs sharing one side are not copies (entity matching repeats a product across candidate pairs); pairs
+    whose two sides both match — in either order — are."""
+    from curata.embed.base import normalise
+
+    rng = np.random.default_rng(3)
+    a, b, c, d = normalise(rng.normal(size=(4, 16)))
+    a2 = normalise(a + 0.05 * rng.normal(size=16)[None])[0]  # a, slightly edited
+    left = np.array([a, a, a, a2, b])
+    right = np.array([b, c, d, b, a])  # r1, r2 share only the left side with r0; r3 ≈ r0; r4 = r0 swapped
+    pool = make_pool(embeddings=normalise(left + right))
+    pool.task, pool.sides = "pair", (normalise(left), normalise(right))
+    out = NearDuplicateScorer().score(pool, ctx)
+    assert out["near_dup_of"].tolist() == [None, None, None, "r0", "r0"]
+    assert out["near_dup_score"][3] == pytest.approx(float(a2 @ a), abs=1e-5)
+    # at a loose threshold the summed pair vectors call r1 and r2 (one shared side) copies of r0; pairs do not
+    loose = NearDuplicateScorer(threshold=0.5)
+    assert loose.score(pool, ctx)["near_dup_of"].tolist()[1:3] == [None, None]
+    pool.task = "text"
+    assert loose.score(pool, ctx)["near_dup_of"].tolist()[1:3] == ["r0", "r0"]

@@ -127,3 +127,50 @@ def test_a_results_line_torn_by_a_kill_is_trained_again(evaluated, example, copy
     again = evaluate_run(run, example / "test.jsonl", budgets=["0.1", "0.25"], seeds=2, progress=False)
     assert len(fits) == 1  # the retrained model's line was stored readably after the torn one
     pd.testing.assert_frame_equal(again, evaluated[1])
+
+
+def test_another_test_set_is_never_answered_from_the_first_ones_results(evaluated, example, copy_run, tmp_path):
+    """The same run against test A, then test B: B's numbers are B's (nothing is read from A's results)."""
+    run = copy_run(evaluated[0])
+    rows = [json.loads(line) for line in (example / "test.jsonl").read_text().splitlines() if line.strip()]
+    labels = sorted({r["label"] for r in rows})
+    rotated = [{**r, "label": labels[(labels.index(r["label"]) + 1) % len(labels)]} for r in rows]
+    test_b = tmp_path / "test_b.jsonl"
+    test_b.write_text("".join(json.dumps(r) + "\n" for r in rotated))
+    a = evaluate_run(run, example / "test.jsonl", budgets=["0.1"], seeds=1, progress=False)
+    b = evaluate_run(run, test_b, budgets=["0.1"], seeds=1, progress=False)
+    # every label is wrong in B, so every model scores (far) lower there
+    assert (b.set_index(["budget_spec", "arm"])["acc_mean"] < a.set_index(["budget_spec", "arm"])["acc_mean"]
+            - 0.3).all()
+    summary = json.loads((run / "eval" / "summary.json").read_text())
+    assert summary["test"]["path"] == str(test_b)
+    again = evaluate_run(run, example / "test.jsonl", budgets=["0.1"], seeds=1, progress=False)
+    pd.testing.assert_frame_equal(again, a)  # A's own results still answer A
+
+
+def test_a_changed_trainer_parameter_is_a_new_model(evaluated, example, copy_run, monkeypatch):
+    run = copy_run(evaluated[0])
+    from curata.train.base import Trainer
+
+    fits = []
+    real_fit = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    evaluate_run(run, example / "test.jsonl", budgets=["0.1"], seeds=1, trainer={"name": "logreg", "C": 0.01},
+                 progress=False)
+    assert len(fits) == 3  # selected, random, full: none of the C=3 models stands in for C=0.01
+
+
+def test_bad_arguments_are_one_line_errors(example_run, copy_run, example, tmp_path):
+    from curata.errors import InputError
+
+    run = copy_run(example_run)
+    with pytest.raises(InputError, match="test set not found"):
+        evaluate_run(run, tmp_path / "missing.jsonl", budgets=["0.1"], seeds=1)
+    with pytest.raises(ConfigError, match="seeds.*at least 1"):
+        evaluate_run(run, example / "test.jsonl", budgets=["0.1"], seeds=0)
+    wrong = tmp_path / "wrong_fields.jsonl"
+    wrong.write_text('{"body": "hello", "label": "billing"}\n')
+    with pytest.raises(InputError) as err:
+        evaluate_run(run, wrong, budgets=["0.1"], seeds=1, progress=False)
+    assert "run's field mapping (text_field='text', label_field='label')" in str(err.value)
+    assert "--text-field" not in str(err.value)

@@ -14,7 +14,7 @@ from curata.dedup.exact import ExactDuplicateScorer
 from curata.engine.pipeline import Pipeline
 from curata.engine.read import Read
 from curata.engine.select import ExcludeRule, Select
-from curata.errors import ConfigError
+from curata.errors import ConfigError, CurataError
 from curata.scorers.length import LengthScorer
 from curata.scorers.nn_sim import NearestNeighbourScorer
 from curata.scorers.proxy import ProxyModelScorer
@@ -97,7 +97,11 @@ def test_second_run_loads_every_stage(tmp_path, hash_embedder, pool_file):
 def test_changed_params_invalidate_downstream_not_upstream(tmp_path, hash_embedder, pool_file):
     run = tmp_path / "run"
     Pipeline([Read(pool_file), *stages(hash_embedder, nn_k=3)], run_dir=run, progress=False).run()
-    res = Pipeline([Read(pool_file), *stages(hash_embedder, nn_k=5)], run_dir=run, progress=False).run()
+    with pytest.raises(CurataError, match="other settings.*--force"):  # never mixed without being asked
+        Pipeline([Read(pool_file), *stages(hash_embedder, nn_k=5)], run_dir=run, progress=False).run()
+    res = Pipeline([Read(pool_file), *stages(hash_embedder, nn_k=5)], run_dir=run, progress=False,
+                   force=True).run()
+    assert any("removed its results" in n for n in res.notes)
     cached = {name: t["cached"] for name, t in res.timings.items()}
     assert cached["read-pool"] and cached["embed"] and cached["length"] and cached["exact_dup"]
     assert not cached["nn_sim"] and not cached["kmeans"] and not cached["select"]
@@ -112,7 +116,8 @@ def test_changed_params_invalidate_downstream_not_upstream(tmp_path, hash_embedd
 def test_changed_budget_reruns_only_the_selection(tmp_path, hash_embedder, pool_file):
     run = tmp_path / "run"
     Pipeline([Read(pool_file), *stages(hash_embedder, budget=0.2)], run_dir=run, progress=False).run()
-    res = Pipeline([Read(pool_file), *stages(hash_embedder, budget=10)], run_dir=run, progress=False).run()
+    res = Pipeline([Read(pool_file), *stages(hash_embedder, budget=10)], run_dir=run, progress=False,
+                   force=True).run()
     upstream = ("read-pool", "embed", "length", "exact_dup", "nn_sim", "kmeans")
     assert all(res.timings[n]["cached"] for n in upstream)
     assert not res.timings["select"]["cached"]
@@ -129,8 +134,11 @@ def test_a_changed_input_file_invalidates_every_stage_but_keeps_embeddings(tmp_p
     with open(path, "a") as fh:
         fh.write(json.dumps({"id": "new", "text": "brand new words here", "label": "billing"}) + "\n")
     emb = hash_embedder()
+    with pytest.raises(CurataError, match="another input.*--force"):
+        Pipeline([Read(path), emb, LengthScorer(), NearestNeighbourScorer(k=3),
+                  Select(RandomSelector(), budget=5)], run_dir=run, progress=False).run()
     res = Pipeline([Read(path), emb, LengthScorer(), NearestNeighbourScorer(k=3),
-                    Select(RandomSelector(), budget=5)], run_dir=run, progress=False).run()
+                    Select(RandomSelector(), budget=5)], run_dir=run, progress=False, force=True).run()
     assert not any(res.timings[n]["cached"] for n in ("read-pool", "embed", "length", "nn_sim", "select"))
     assert emb.encoded == ["brand new words here"]  # the other 30 texts come from the content-keyed cache
     assert res.accounting["records_in"] == 31
@@ -144,7 +152,7 @@ def test_changing_the_seed_does_not_reuse_seeded_scorers(tmp_path, hash_embedder
 
     def run(run_dir, seed):
         return Pipeline([Read(path), hash_embedder(), KMeansClusterer(k=12)], run_dir=run_dir, seed=seed,
-                        progress=False).run().records["cluster"].tolist()
+                        progress=False, force=True).run().records["cluster"].tolist()
 
     assert run(tmp_path / "a", 0) != run(tmp_path / "b", 1)  # the seed matters on this pool
     assert run(tmp_path / "a", 1) == run(tmp_path / "b", 1)

@@ -21,7 +21,7 @@ def test_separable_clusters_flag_flipped_labels(make_pool, ctx):
     pool = make_pool(embeddings=x, features=x, labels=[LABELS[i] for i in given])
     out = ProxyModelScorer().score(pool, ctx)
     assert list(out.columns) == ["proxy_probs", "proxy_prob_score", "proxy_margin_score", "proxy_loss_score",
-                                 "proxy_pred", "proxy_suspect"]
+                                 "proxy_pred", "proxy_suspect", "proxy_suspect_label", "proxy_suspect_prob_score"]
     clean = np.setdiff1d(np.arange(len(y)), flipped)
     assert np.median(out["proxy_prob_score"][clean]) > 0.9
     assert out["proxy_prob_score"][flipped].max() < 0.3
@@ -29,6 +29,11 @@ def test_separable_clusters_flag_flipped_labels(make_pool, ctx):
     flagged = set(np.flatnonzero(out["proxy_suspect"]))
     assert len(flagged & set(flipped)) >= 5
     assert len(flagged - set(flipped)) <= 1
+    # the suspected label is the class the record came from, never its given label; unflagged rows have none
+    caught = sorted(flagged & set(flipped))
+    assert out["proxy_suspect_label"][caught].tolist() == [LABELS[i] for i in y[caught]]
+    assert out["proxy_suspect_label"][~out["proxy_suspect"]].isna().all()
+    assert (out["proxy_suspect_prob_score"][caught] > out["proxy_prob_score"][caught]).all()
 
     probs = ctx.artifacts["proxy_probs"]
     assert probs.shape == (180, 3)
@@ -93,10 +98,10 @@ def test_seeded_and_unlabelled_rows(make_pool, ctx):
 def test_confident_suspects_rule():
     probs = np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.45, 0.55]])
     y = np.array([0, 0, 1, 1, 1])
-    suspect, t = confident_suspects(probs, y)
+    suspect, t, _ = confident_suspects(probs, y)
     np.testing.assert_allclose(t, [0.8, (0.8 + 0.4 + 0.55) / 3])
     # rows 1 and 3 (0.7/0.3, 0.6/0.4) clear neither threshold (0.8, 0.583): not counted, not suspect
     assert suspect.tolist() == [False, False, False, False, False]
     probs[3] = [0.85, 0.15]  # now confidently class 0 while labelled 1
-    suspect, _ = confident_suspects(probs, y)
+    suspect, _, _ = confident_suspects(probs, y)
     assert suspect.tolist() == [False, False, False, True, False]

@@ -49,8 +49,9 @@ def test_columns_counts_and_notes(make_pool, ctx):
     note = ctx.notes[-1]
     assert note.startswith(f"wrong_events: {int(noisy.sum())} of 298 labelled records have "
                            "ido_clean_prob < 0.5")
-    assert "noisy Beta(" in note and "base epoch" in note
+    assert "beta mixtures fitted inside each label ('neg', 'pos')" in note and "base epoch" in note
     summary = ctx.artifacts["wrong_events_summary"]
+    assert set(summary["bmm_per_label"]) == {"neg", "pos"}
     assert summary["n_clean_prob_below_half"] == int(noisy.sum()) and len(summary["prediction_changes"]) == 11
 
 
@@ -86,3 +87,22 @@ def test_bad_params_are_config_errors_when_built():
         WrongEventsScorer(trainer="logreg")
     with pytest.raises(ConfigError, match="hidden_units"):
         WrongEventsScorer(trainer_params={"hidden_units": 3})
+
+
+def test_a_hard_rare_class_is_judged_against_itself_not_the_majority(make_pool):
+    """A rare class the model mostly gets wrong (it overlaps the majority) collects many wrong events as a
+    whole: one mixture over the pool calls the whole class noisy; the per-label mixture keeps its easier half."""
+    rng = np.random.default_rng(1)
+    n_major, n_minor, dim = 270, 30, 8
+    x = np.vstack([rng.standard_normal((n_major, dim)), 0.5 + rng.standard_normal((n_minor, dim))])
+    labels = ["common"] * n_major + ["rare"] * n_minor
+    pool = make_pool(embeddings=x, features=x, labels=labels)
+    rare = np.arange(n_major, n_major + n_minor)
+
+    def noisy_rare(per_label: bool) -> float:
+        out = WrongEventsScorer(epochs=8, per_label=per_label, trainer_params=FAST).score(
+            pool, RunContext(seed=0, progress=False))
+        return float((out["ido_clean_prob"].to_numpy()[rare] < 0.5).mean())
+
+    assert noisy_rare(per_label=False) >= 0.8
+    assert noisy_rare(per_label=True) <= 0.5

@@ -180,7 +180,7 @@ def test_sharing_through_the_selector_uses_embeddings(pool, ctx):
 
 
 def test_through_the_engine(pool, ctx):
-    cols, res = Select(ClusterBanditSelector(reward="proxy_prob"), budget=0.1).run(pool, ctx, notes=[])
+    cols, res = Select(ClusterBanditSelector(reward="proxy_prob"), budget=0.1, label_floor=0).run(pool, ctx, notes=[])
     assert cols["selected"].sum() == round(0.1 * len(pool))
     assert (cols.loc[cols["selected"], "bandit_arm"] >= 0).all()
     assert (cols.loc[~cols["selected"], "bandit_arm"] == -1).all()

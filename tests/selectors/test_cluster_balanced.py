@@ -82,7 +82,7 @@ def test_missing_cluster_column_names_kmeans(pool, ctx):
 
 
 def test_through_the_engine(pool, ctx):
-    cols, _ = Select(ClusterBalancedSelector(), budget=0.1).run(pool, ctx, notes=[])
+    cols, _ = Select(ClusterBalancedSelector(), budget=0.1, label_floor=0).run(pool, ctx, notes=[])
     chosen = np.flatnonzero(cols["selected"])
     assert len(chosen) == round(0.1 * len(pool))
     assert set(cluster_counts(pool, chosen).tolist()) == {9, 10}  # 55 records over 6 clusters

@@ -31,6 +31,7 @@ class KMeansClusterer(Scorer):
     """
 
     name = "kmeans"
+    outputs = ('cluster', 'cluster_dist')
     Params = KMeansParams
     requires = ("faiss",)
     needs_embeddings = True

@@ -29,6 +29,7 @@ class ExactDuplicateScorer(Scorer):
     """
 
     name = "exact_dup"
+    outputs = ('exact_dup_score', 'exact_dup_of')
     Params = ExactDuplicateParams
 
     def score(self, pool, ctx) -> pd.DataFrame:

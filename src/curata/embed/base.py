@@ -61,6 +61,7 @@ class EmbedStep:
             v = self.texts(pool.df["right"].tolist(), desc=f"{desc} (right)")
             pool.embeddings = normalise(u + v)
             pool.features = pair_features(u, v)
+            pool.sides = (normalise(u), normalise(v))
         else:
             pool.embeddings = self.texts(pool.df["text"].tolist(), desc=desc)
             pool.features = pool.embeddings

@@ -72,6 +72,13 @@ class Budget:
             return int(self.value)
         return None
 
+    def check_tokens(self, pool_tokens: int, n_pool: int, key: str = "budget") -> None:
+        """A token budget larger than the pool's tokens is an error, as a record count larger than the pool is."""
+        if self.kind == "tokens" and self.value > pool_tokens:
+            raise ConfigError(key, f"budget of {int(self.value):,} tokens is larger than the pool ({pool_tokens:,} "
+                              f"whitespace tokens in {n_pool:,} usable records)",
+                              f"use at most {pool_tokens}tok, or a fraction such as 1.0")
+
     def __str__(self) -> str:
         if self.kind == "fraction":
             return f"{self.value:.4g} of the pool"

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.atomic import write_json, write_parquet
 from curata.engine.budget import Budget
-from curata.errors import ConfigError, CurataError
+from curata.errors import ConfigError, CurataError, InputError
 
 log = logging.getLogger("curata")
 
@@ -95,6 +95,9 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
     probe = trainer_factory()
     deterministic = bool(getattr(probe, "deterministic", False))
     trainer_desc = probe.describe()
+    # everything a trained model's score depends on besides its rows: the pool it indexes, the test set, the
+    # features both are seen through, the trainer and its parameters (a result never answers another question)
+    context = evaluation_context(pool, test, probe)
     jobs = []
     for b in budgets:
         for name, arm in arms.items():
@@ -108,7 +111,7 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
     for b, name, arm, s in tqdm(jobs, desc="evaluate", disable=not progress, leave=False):
         rows = arm(b, s)
         sig = hashlib.sha1(rows.tobytes()).hexdigest()[:16]
-        key = f"{trainer_desc}|{b.kind}:{b.value}|{name}|{s}|{sig}"
+        key = f"{context}|{trainer_desc}|{b.kind}:{b.value}|{name}|{s}|{sig}"
         if key in done:
             rows_out.append(done[key])
             continue
@@ -141,6 +144,25 @@ def evaluate_pool(pool, test, arms: dict[str, Arm], budgets: list[Budget], seeds
     return pd.DataFrame(rows_out)
 
 
+def _digest(h, frame: pd.DataFrame | None = None, array: np.ndarray | None = None) -> None:
+    if frame is not None:
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    if array is not None:
+        h.update(str(array.shape).encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+
+
+def evaluation_context(pool, test, trainer) -> str:
+    """Key part shared by every model of one evaluation: pool, test set (content and features), trainer."""
+    h = hashlib.sha256()
+    cols = [c for c in ("id", "text", "label", "left", "right", "instruction", "input", "output")]
+    for p in (pool, test):
+        _digest(h, p.df[[c for c in cols if c in p.df.columns]].astype(str))
+        _digest(h, array=p.features)
+    h.update(trainer.fingerprint().encode())
+    return h.hexdigest()[:16]
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """mean ± std of the primary metric (``mean``/``std``) and of accuracy per budget and arm, with the
     primary metric's gain over random at the same budget (``mean − random``: negative is better for a loss)."""
@@ -159,14 +181,28 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 5, trainer: dict | None = None,
                  full: bool = True, progress: bool = True) -> pd.DataFrame:
     """`curata evaluate`: rebuild the run's pipeline (all stages load from cache), then compare arms."""
-    from curata.config import build_pipeline, load_config
-    from curata.engine import registry
-    from curata.engine.read import Read
-    from curata.engine.select import Select
-
     run = Path(run)
     if not (run / "config.yaml").exists():
         raise CurataError(f"{run}: no config.yaml — evaluate needs a run made by `curata select` or `curata run`")
+    if not Path(test).exists():
+        raise InputError(str(test), "test set not found", "give the labelled test split with --test")
+    from curata.engine.lock import run_lock
+
+    with run_lock(run, "evaluate"):
+        return _evaluate_run(run, test, budgets, seeds, trainer, full, progress)
+
+
+def _evaluate_run(run: Path, test, budgets: list, seeds: int, trainer: dict | None, full: bool,
+                  progress: bool) -> pd.DataFrame:
+    from curata.config import build_pipeline, load_config
+    from curata.engine import registry
+    from curata.engine.ownership import check_inputs
+    from curata.engine.read import Read
+    from curata.engine.select import Select
+
+    if seeds < 1:
+        raise ConfigError("evaluate.seeds", f"must be at least 1, got {seeds}",
+                          "the comparison with random needs at least one random subset per budget")
     cfg = load_config(run / "config.yaml")
     if cfg.select is None:
         raise CurataError(f"{run}: this run has no selection step (made by `curata score`?)")
@@ -176,6 +212,7 @@ def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 
     spec.pop("optional", None)
     tcls = registry.get("trainer", tname, key="evaluate.trainer")
     pipe = build_pipeline(cfg, run_dir=run, progress=progress)
+    check_inputs(run, pipe.identity()[0])  # the pool must still be the one the selection was made on
     pipe.force_embed = bool(getattr(tcls, "needs_features", True))
     pool, ctx, _ = pipe.prepare()
     tcls = _trainer_for_task(tcls, tname, spec, pool.task)
@@ -183,7 +220,15 @@ def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 
         b.max_records(len(pool), key="budgets")
     inp = cfg.input
     test_read = Read(test, fmt="auto", strict=inp.strict, encoding=inp.encoding, fieldmap=inp.fields)
-    test_pool, _ = pipe._read(test_read, "test", known_labels=pool.label_names, task=pool.task)
+    try:
+        test_pool, _ = pipe._read(test_read, "test", known_labels=pool.label_names, task=pool.task)
+    except InputError as e:
+        f = inp.fields
+        roles = f"text_field={f.text_field!r}" if pool.task == "text" else \
+            f"left_field={f.left_field!r}, right_field={f.right_field!r}" if pool.task == "pair" else \
+            f"instruction_field={f.instruction_field!r}, output_field={f.output_field!r}"
+        raise InputError(e.path, e.problem, f"the test set is read with the run's field mapping ({roles}, "
+                         f"label_field={f.label_field!r}): give it the same fields as the pool", e.line) from None
     if test_pool.rejected:
         log.warning("test set: %d records rejected (e.g. %s:%s %s)", len(test_pool.rejected),
                     test_pool.rejected[0].file, test_pool.rejected[0].line, test_pool.rejected[0].reason)
@@ -192,7 +237,8 @@ def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 
     sel = pipe.select
 
     def factory(budget: Budget) -> Select:
-        return Select(sel.selector, budget=budget, exclude=sel.exclude, token_column=sel.token_column)
+        return Select(sel.selector, budget=budget, exclude=sel.exclude, token_column=sel.token_column,
+                      label_floor=sel.label_floor)
 
     chosen, _ = select_arm(pool, ctx, factory)
     arms = {"selected": chosen, "random": random_arm(len(pool), lambda b, s: len(chosen(b, s)))}
@@ -201,8 +247,6 @@ def evaluate_run(run: str | Path, test: str | Path, budgets: list, seeds: int = 
                                 results_path=run / "eval" / "results.jsonl", progress=progress, run_dir=run)
     except ValueError as e:
         raise ConfigError("evaluate.trainer", str(e)) from None
-    wanted = {f"{b.kind}:{b.value}" for b in parsed} | {"fraction:1.0"}
-    results = results[results["key"].str.split("|").str[1].isin(wanted)]
     table = summarise(results)
     write_parquet(run / "eval" / "results.parquet", results.drop(columns=["key"]))
     primary = results["primary"].iloc[0] if len(results) else None

@@ -38,6 +38,8 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, dict] = field(default_factory=dict)
     run_dir: Path | None = None
+    #: loud problems: a label, source or cluster the selection starved (see ``curata.engine.guard``)
+    alerts: list[str] = field(default_factory=list)
 
     @property
     def selected_ids(self) -> list[str]:
@@ -54,25 +56,17 @@ class Pipeline:
     """
 
     def __init__(self, stages: list, run_dir: str | Path | None = None, seed: int = 0, progress: bool = True,
-                 target=None, config: dict | None = None, cache_dir: str | Path | None = None):
-        self.reader: Read | None = None
-        self.embedder: Embedder | None = None
-        self.scorers: list[Scorer] = []
-        self.select: Select | None = None
-        for st in stages:
-            if isinstance(st, Read):
-                self.reader = st
-            elif isinstance(st, Embedder):
-                self.embedder = st
-            elif isinstance(st, Scorer):
-                self.scorers.append(st)
-            elif isinstance(st, Select):
-                self.select = st
-            elif isinstance(st, Selector):
-                self.select = Select(st)
-            else:
-                raise ConfigError("stages", f"{st!r} is not a pipeline stage",
-                                  "use Read, an embedder, scorers and Select")
+                 target=None, config: dict | None = None, cache_dir: str | Path | None = None,
+                 force: bool = False, unlabelled: list | None = None, unlabelled_note: str = ""):
+        self.reader, self.embedder, self.scorers, self.select = self._split(stages)
+        #: scorers and select step used instead when the pool turns out to have no labels (a recipe's
+        #: label-free path, e.g. for instruction pools); chosen after reading, before any slow stage
+        self.unlabelled = None
+        if unlabelled is not None:
+            _, _, scorers, select = self._split(unlabelled)
+            self.unlabelled = (scorers, select, unlabelled_note)
+        #: reuse a run directory that holds another input or settings (its results are removed first)
+        self.force = force
         self.run_dir = RunDir(run_dir) if run_dir is not None else None
         #: content-keyed caches (embeddings); default: inside the run directory. Share one between runs
         #: over the same texts (e.g. several budgets or noise levels) to embed each text once.
@@ -81,8 +75,57 @@ class Pipeline:
         self.seed, self.progress, self.target, self.config = seed, progress, target, config
         self.timings: dict[str, dict] = {}
         self.notes: list[str] = []
+        self.alerts: list[str] = []
         #: embed even when no stage needs vectors (e.g. for a trainer on frozen embeddings)
         self.force_embed = False
+
+    @staticmethod
+    def _split(stages: list):
+        reader, embedder, scorers, select = None, None, [], None
+        for st in stages:
+            if isinstance(st, Read):
+                reader = st
+            elif isinstance(st, Embedder):
+                embedder = st
+            elif isinstance(st, Scorer):
+                scorers.append(st)
+            elif isinstance(st, Select):
+                select = st
+            elif isinstance(st, Selector):
+                select = Select(st)
+            else:
+                raise ConfigError("stages", f"{st!r} is not a pipeline stage",
+                                  "use Read, an embedder, scorers and Select")
+        return reader, embedder, scorers, select
+
+    # identity -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _input_key(data, which: str) -> str | None:
+        if data is None:
+            return None
+        if isinstance(data, (str, Path)):
+            data = Read(data)
+        if isinstance(data, Read):
+            return data.fingerprint()
+        if isinstance(data, Pool):
+            return _h(which, pd.util.hash_pandas_object(data.df.drop(columns=["raw"]), index=False)
+                      .to_numpy().tobytes().hex())
+        if isinstance(data, pd.DataFrame):
+            data = data.to_dict(orient="records")
+        return _h(which, json.dumps(list(data), sort_keys=True, default=str))
+
+    def identity(self, data=None, target=None) -> tuple[dict, str]:
+        """({pool, target} input keys, pipeline key): what a run directory belongs to (see ``ownership``)."""
+        inputs = {"pool": self._input_key(data if data is not None else self.reader, "pool"),
+                  "target": self._input_key(target if target is not None else self.target, "target")}
+
+        def part(scorers, select):
+            return [[s.fingerprint(), bool(getattr(s, "optional", False))] for s in scorers] + \
+                [select.fingerprint() if select else None]
+        alt = part(*self.unlabelled[:2]) if self.unlabelled else None
+        blob = json.dumps({"embedder": self.embedder.fingerprint() if self.embedder else None,
+                           "main": part(self.scorers, self.select), "unlabelled": alt, "seed": self.seed})
+        return inputs, _h(blob)
 
     # ---------------------------------------------------------------------------------------------------
     def _needs_embeddings(self) -> bool:
@@ -139,13 +182,17 @@ class Pipeline:
         if data is None:
             raise ConfigError("input", "no pool given", "pass a dataset to run() or put a Read stage first")
         pool, key = self._read(data)
-        if self.select is not None:
-            self.select.budget.max_records(len(pool), key="select.budget")  # fail before the slow stages
+        if self.select is not None:  # fail before the slow stages
+            self.select.budget.max_records(len(pool), key="select.budget")
+            if self.select.budget.kind == "tokens":
+                tokens = int(pool.df["text"].fillna("").str.split().str.len().sum())
+                self.select.budget.check_tokens(tokens, len(pool), key="select.budget")
         ctx = RunContext(run_dir=self.run_dir, seed=self.seed, progress=self.progress)
         target = target if target is not None else self.target
         if target is not None:
             ctx.target, tkey = self._read(target, "target", task=pool.task)
             key = _h(key, tkey)
+        active = self._plan(pool, ctx)  # every check that can fail without embedding fails here
         if self._needs_embeddings() and self.embedder is None:
             from curata.embed.sentence_transformer import SentenceTransformerEmbedder
             self.embedder = SentenceTransformerEmbedder()
@@ -162,12 +209,7 @@ class Pipeline:
             self._timed("embed", step.stats.get("encoded", 0) == 0, time.perf_counter() - t0, **stats)
         for i, scorer in enumerate(self.scorers, start=1):
             key = _h(key, scorer.fingerprint(), str(self.seed))  # seeded scorers follow the run's seed
-            skip = self._skip_reason(scorer, pool, ctx)
-            if skip:
-                if not getattr(scorer, "optional", False):
-                    raise ConfigError(f"scorers.{scorer.name}", skip, "remove it or give what it needs")
-                self.notes.append(f"scorer {scorer.name} skipped: {skip}")
-                log.warning("scorer %s skipped: %s", scorer.name, skip)
+            if scorer not in active:
                 continue
             t0 = time.perf_counter()
             cols = self.run_dir.load_stage(i, scorer.name, key) if self.run_dir else None
@@ -176,6 +218,8 @@ class Pipeline:
                 ctx.notes.extend(self.run_dir.stage_meta(i, scorer.name).get("notes", []))
             else:
                 n_notes = len(ctx.notes)
+                if self.run_dir is not None:
+                    self.run_dir.begin_stage(i, scorer.name)  # a kill from here on leaves no stale marker
                 cols = scorer.score(pool, ctx)
                 if len(cols) != len(pool):
                     raise RuntimeError(f"scorer {scorer.name} returned {len(cols)} rows for {len(pool)} records")
@@ -189,6 +233,33 @@ class Pipeline:
         self.notes.extend(ctx.notes)
         return pool, ctx, key
 
+    def _plan(self, pool: Pool, ctx: RunContext) -> list[Scorer]:
+        """After reading, before embedding: take the label-free path when the pool has no labels, skip optional
+        scorers that cannot run (with a note), and fail now on what would fail later — a required scorer that
+        cannot run, a rule or selector naming a column no scorer writes, stratifying an unlabelled pool."""
+        if self.unlabelled is not None and not pool.has_labels:
+            self.scorers, self.select, note = self.unlabelled[0], self.unlabelled[1], self.unlabelled[2]
+            self.unlabelled = None
+            self.notes.append(note or "the pool has no labels: the recipe's label-free path is used")
+        active = []
+        for scorer in self.scorers:
+            skip = self._skip_reason(scorer, pool, ctx)
+            if skip:
+                if not getattr(scorer, "optional", False):
+                    raise ConfigError(f"scorers.{scorer.name}", skip, "remove it or give what it needs")
+                self.notes.append(f"scorer {scorer.name} skipped: {skip}")
+                continue
+            active.append(scorer)
+        if self.select is not None:
+            columns: set[str] | None = set(pool.df.columns)
+            for scorer in active:
+                if scorer.outputs is None:
+                    columns = None
+                    break
+                columns |= set(scorer.outputs)
+            self.select.check(columns, pool.has_labels and len(pool.label_names or []) >= 1, self.notes)
+        return active
+
     @staticmethod
     def _skip_reason(scorer: Scorer, pool: Pool, ctx: RunContext) -> str | None:
         if scorer.needs_labels and not pool.has_labels:
@@ -200,6 +271,19 @@ class Pipeline:
         return None
 
     def run(self, data=None, target=None) -> RunResult:
+        """Read, embed, score, select and write the run directory (held under its lock for the whole run)."""
+        if self.run_dir is None:
+            return self._run(data, target, [])
+        from curata.engine.lock import run_lock
+        from curata.engine.ownership import claim, refuse_foreign
+
+        refuse_foreign(self.run_dir.root)  # before the lock file is made in someone else's directory
+        with run_lock(self.run_dir.root, "run"):
+            inputs, pipeline = self.identity(data, target)
+            claimed = claim(self.run_dir.root, inputs, pipeline, force=self.force)
+            return self._run(data, target, claimed)
+
+    def _run(self, data, target, claimed: list[str]) -> RunResult:
         from curata.io.writers import accounting, accounting_line, records_table, write_outputs, write_summary
 
         t_start = time.perf_counter()
@@ -208,27 +292,37 @@ class Pipeline:
             from curata.engine.atomic import write_text
             write_text(self.run_dir.path("config.yaml"), yaml.safe_dump(self.config, sort_keys=False))
         pool, ctx, key = self.prepare(data, target)
-        select_cols, result = None, None
+        self.notes[:0] = claimed
+        select_cols, result, alerts = None, None, []
         if self.select is not None:
             t0 = time.perf_counter()
             key = _h(key, self.select.fingerprint(), str(self.seed))
-            cached = self.run_dir.load_stage(len(self.scorers) + 1, "select", key) if self.run_dir else None
+            idx = len(self.scorers) + 1
+            cached = self.run_dir.load_stage(idx, "select", key) if self.run_dir else None
             if cached is not None:
                 select_cols = cached
-                meta = self.run_dir.stage_meta(len(self.scorers) + 1, "select")
+                meta = self.run_dir.stage_meta(idx, "select")
                 self.notes.extend(meta.get("notes", []))
+                alerts = list(meta.get("alerts", []))
                 result = meta.get("selector")
             else:
                 notes: list[str] = []
-                select_cols, res = self.select.run(pool, ctx, notes)
+                if self.run_dir is not None:
+                    self.run_dir.begin_stage(idx, "select")
+                select_cols, res = self.select.run(pool, ctx, notes, alerts)
                 self.notes.extend(notes)
                 result = {"describe": res.describe, "summary": res.summary, "n_log": len(res.log)}
                 if self.run_dir is not None:
+                    log_path = self.run_dir.path("bandit_log.jsonl")
                     if res.log:
-                        write_lines(self.run_dir.path("bandit_log.jsonl"), (json.dumps(x) for x in res.log))
-                    self.run_dir.save_stage(len(self.scorers) + 1, "select", key, select_cols,
-                                            time.perf_counter() - t0, {"notes": notes, "selector": result})
+                        write_lines(log_path, (json.dumps(x) for x in res.log))
+                    elif log_path.exists():
+                        log_path.unlink()  # a log from another selection must not stay beside this one
+                    self.run_dir.save_stage(idx, "select", key, select_cols, time.perf_counter() - t0,
+                                            {"notes": notes, "alerts": alerts, "selector": result})
             self._timed("select", cached is not None, time.perf_counter() - t0)
+        self.notes = list(dict.fromkeys(self.notes))  # a note said by two stages is shown once
+        self.alerts = alerts
         if pool.embeddings is not None and len(pool):
             from curata.embed.projection import pca_2d
             xy = pca_2d(pool.embeddings, seed=self.seed)
@@ -241,12 +335,13 @@ class Pipeline:
             self._timed("write", False, time.perf_counter() - t0)
             write_summary(self.run_dir, {"accounting": acc, "accounting_line": accounting_line(acc),
                                          "budget": str(self.select.budget) if self.select else None,
-                                         "selector": result, "notes": self.notes, "task": pool.task,
-                                         "labels": pool.label_names, "timings": self.timings,
+                                         "selector": result, "alerts": alerts, "notes": self.notes,
+                                         "task": pool.task, "labels": pool.label_names, "timings": self.timings,
                                          "seconds": round(time.perf_counter() - t_start, 3)})
         self._write_manifest(data, target)
         return RunResult(pool=pool, records=records, accounting=acc, selection=result, notes=self.notes,
-                         timings=self.timings, run_dir=self.run_dir.root if self.run_dir else None)
+                         alerts=alerts, timings=self.timings,
+                         run_dir=self.run_dir.root if self.run_dir else None)
 
     def _write_manifest(self, data, target) -> None:
         if self.run_dir is None:

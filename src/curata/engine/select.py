@@ -27,6 +27,11 @@ class ExcludeRule:
     when: str
     reason: str = ""
     optional: bool = False
+    #: at most this share of any label's records may be excluded by this rule (None: no cap); the records
+    #: the rule would exclude beyond it stay candidates, the most clearly excluded (``worst_first``) go
+    max_share_per_label: float | None = None
+    #: an expression (weighted z-scores, as in ``by``): higher = more clearly excluded; used by the cap
+    worst_first: str | None = None
 
     def columns(self) -> set[str]:
         try:
@@ -34,6 +39,19 @@ class ExcludeRule:
         except SyntaxError as e:
             raise ConfigError("select.exclude", f"cannot parse {self.when!r}: {e.msg}") from None
         return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - {"True", "False", "None"}
+
+    def missing(self, columns) -> list[str]:
+        """Columns the rule reads (``when`` exactly; ``worst_first`` terms with or without ``_score``) that are
+        not in ``columns``."""
+        out = [c for c in self.columns() if c not in columns]
+        if self.worst_first:
+            from curata.selectors.expr import parse_terms
+            try:
+                terms = [t for t, _ in parse_terms(self.worst_first)]
+            except ValueError as e:
+                raise ConfigError("select.exclude.worst_first", str(e)) from None
+            out += [t for t in terms if t not in columns and f"{t}_score" not in columns]
+        return sorted(set(out))
 
     def template_fields(self) -> set[str]:
         return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(self.reason) if f}
@@ -52,16 +70,38 @@ class Select:
     """``Select(selector, budget=0.1, exclude=[ExcludeRule(...)])``: the last stage of a pipeline."""
 
     def __init__(self, selector: Selector, budget: Budget | str | float | int = 0.1,
-                 exclude: list[ExcludeRule] | None = None, token_column: str = "length_score"):
+                 exclude: list[ExcludeRule] | None = None, token_column: str = "length_score",
+                 label_floor: float = 0.25):
         self.selector = selector
         self.budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
         self.exclude = exclude or []
         self.token_column = token_column
+        #: every label with candidates keeps at least ⌈label_floor · B / K⌉ selected records (0: off)
+        self.label_floor = float(label_floor)
 
     def fingerprint(self) -> str:
         blob = json.dumps({"sel": self.selector.fingerprint(), "budget": [self.budget.kind, self.budget.value],
-                           "exclude": [(r.when, r.reason) for r in self.exclude], "tok": self.token_column})
+                           "exclude": [(r.when, r.reason, r.max_share_per_label, r.worst_first)
+                                       for r in self.exclude],
+                           "tok": self.token_column, "floor": self.label_floor, "v": 2})
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def check(self, columns: set[str] | None, has_labels: bool, notes: list[str]) -> None:
+        """Before any slow stage: every rule and the selector can find their columns (``columns`` = what the
+        pool and the pipeline's scorers will hold; None when a scorer does not declare its outputs)."""
+        if columns is not None:
+            for i, rule in enumerate(self.exclude):
+                missing = rule.missing(columns)
+                if not missing:
+                    continue
+                if rule.optional:
+                    notes.append(f"exclude rule {rule.when!r} skipped: no scorer in this pipeline writes "
+                                 f"{', '.join(missing)}")
+                    continue
+                from curata.selectors.expr import producer_fix
+                raise ConfigError(f"select.exclude[{i}].when", f"names column(s) {missing} that no scorer in this "
+                                  f"pipeline writes", producer_fix(missing[0]))
+        self.selector.check(columns, has_labels)
 
     def apply_exclusions(self, df: pd.DataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(excluded mask, reason per row or None, the rule that excluded it or None)."""
@@ -69,7 +109,7 @@ class Select:
         reasons = np.full(len(df), None, dtype=object)
         rule_of = np.full(len(df), None, dtype=object)
         for i, rule in enumerate(self.exclude):
-            missing = rule.columns() - set(df.columns)
+            missing = set(rule.missing(set(df.columns)))
             missing_fields = rule.template_fields() - set(df.columns)
             if missing_fields and not missing:
                 raise ConfigError(f"select.exclude[{i}].reason", f"the reason names unknown column(s) "
@@ -82,6 +122,8 @@ class Select:
                                   f"available: {', '.join(sorted(c for c in df.columns if c != 'raw'))}")
             hit = df.eval(rule.when, engine="python")
             hit = np.asarray(pd.Series(hit).fillna(False).astype(bool))
+            if rule.max_share_per_label is not None:
+                hit = self._cap(df, rule, i, hit, ~excluded, notes)
             new = hit & ~excluded
             for r in np.flatnonzero(new):
                 reasons[r] = rule.reason_for(df.iloc[r])
@@ -89,8 +131,34 @@ class Select:
             excluded |= hit
         return excluded, reasons, rule_of
 
-    def run(self, pool, ctx, notes: list[str]) -> tuple[pd.DataFrame, SelectorResult]:
-        """Columns ``selected``, ``reason``, ``select_rank`` (+ selector columns) aligned with the pool."""
+    @staticmethod
+    def _cap(df: pd.DataFrame, rule: ExcludeRule, i: int, hit: np.ndarray, eligible: np.ndarray,
+             notes: list[str]) -> np.ndarray:
+        from curata.engine.guard import cap_per_label, label_codes
+        from curata.selectors.expr import Expression
+
+        codes, values = label_codes(df)
+        if not values:
+            return hit
+        severity = None
+        if rule.worst_first:
+            severity = Expression.parse(rule.worst_first, f"select.exclude[{i}].worst_first").evaluate(
+                df, np.arange(len(df)))
+        capped, info = cap_per_label(hit, eligible, codes, rule.max_share_per_label, severity)
+        for code, (would, allowed, size) in info.items():
+            order = f", most clearly first by {rule.worst_first}" if rule.worst_first else ""
+            notes.append(f"exclude rule {rule.when!r} would remove {would} more of the {size} records labelled "
+                         f"{values[code]!r}; capped at {rule.max_share_per_label:.0%} of the label excluded in "
+                         f"all: removed {allowed}{order}, the other {would - allowed} stay candidates")
+        return capped
+
+    def run(self, pool, ctx, notes: list[str], alerts: list[str] | None = None
+            ) -> tuple[pd.DataFrame, SelectorResult]:
+        """Columns ``selected``, ``reason``, ``select_rank`` (+ selector columns) aligned with the pool.
+
+        Starved labels, sources and clusters are appended to ``alerts`` (see ``curata.engine.guard``)."""
+        from curata.engine.guard import cut_with_floor, label_codes, representation_alerts
+
         df = pool.df
         n = len(df)
         excluded, ex_reasons, rule_of = self.apply_exclusions(df, notes)
@@ -112,16 +180,38 @@ class Select:
         order = np.asarray(result.order, dtype=np.int64)
         if len(np.unique(order)) != len(order) or (len(order) and excluded[order].any()):
             raise RuntimeError(f"selector {self.selector.name} returned duplicate or excluded rows")
-        chosen = _cut(order, n_target, tokens, self.budget.value if tokens is not None else None)
+        codes, labels = label_codes(df)
+        unranked = np.setdiff1d(candidates, order)
+        unranked = np.random.default_rng(ctx.seed).permutation(unranked) if len(unranked) else unranked
+        chosen, promoted, demoted, floor_n = cut_with_floor(
+            order, n_target, codes, self.label_floor, tokens, self.budget.value if tokens is not None else None,
+            fallback=unranked)
+        if promoted:
+            took = pd.Series([labels[c] for c in promoted.values()]).value_counts()
+            notes.append(f"label floor ({floor_n} records per label = ⌈{self.label_floor:g} · budget / labels⌉): "
+                         + ", ".join(f"{v} more record(s) of {k!r}" for k, v in took.items())
+                         + f" taken in {result.describe}'s order, in place of {len(demoted)} lower-priority "
+                         "record(s) of other labels")
         selected = np.zeros(n, dtype=bool)
         selected[chosen] = True
+        if alerts is not None:
+            alerts.extend(representation_alerts(df, selected, excluded, rule_of))
         rank = np.full(n, -1, dtype=np.int64)
         rank[order] = np.arange(len(order))
+        rank_txt = {r: f"priority {rank[r] + 1} by {result.describe}" if rank[r] >= 0 else
+                    f"not ranked by {result.describe}; drawn at random among its label's candidates"
+                    for r in promoted}
         reason = np.empty(n, dtype=object)
         budget_txt = str(self.budget) + (f" = {n_target} records" if self.budget.kind == "fraction" else "")
         for r in range(n):
             if excluded[r]:
                 reason[r] = ex_reasons[r]
+            elif r in promoted:
+                reason[r] = (f"label floor: kept so that {labels[promoted[r]]!r} has at least {floor_n} selected "
+                             f"records ({rank_txt[r]})")
+            elif r in demoted:
+                reason[r] = (f"priority {rank[r] + 1} by {result.describe}, within the budget, but gave its place "
+                             "to a record of an under-represented label (label floor)")
             elif selected[r]:
                 reason[r] = result.reasons.get(r, f"chosen by {result.describe} (priority {rank[r] + 1})")
             elif r in result.skipped_reasons:
@@ -136,16 +226,3 @@ class Select:
             cols[name] = values
         return cols, result
 
-
-def _cut(order: np.ndarray, n_target: int, tokens: np.ndarray | None, token_budget: float | None) -> np.ndarray:
-    if tokens is None:
-        return order[:n_target]
-    used, keep = 0.0, []
-    for r in order:
-        t = tokens[r]
-        if used + t <= token_budget:
-            keep.append(r)
-            used += t
-        if used >= token_budget:
-            break
-    return np.array(keep, dtype=np.int64)

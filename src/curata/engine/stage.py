@@ -74,6 +74,8 @@ class Scorer(Stage):
     needs_embeddings: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
     needs_target: ClassVar[bool] = False
+    #: the columns ``score`` adds (None: not declared, so rules naming columns are checked only when they run)
+    outputs: ClassVar[tuple[str, ...] | None] = None
 
     def score(self, pool, ctx) -> pd.DataFrame:  # pragma: no cover - interface
         raise NotImplementedError
@@ -106,6 +108,34 @@ class Selector(Stage):
     """Reads columns plus a budget and returns candidate rows in priority order, with reasons."""
 
     role = "selector"
+    #: columns read besides those named by parameters (``by``, ``reward``, ``stratify``, ``column``)
+    needs_columns: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, columns: set[str] | None, has_labels: bool) -> None:
+        """Fail before any slow stage when a column the selector reads will not exist.
+
+        ``columns`` is what the pool and the pipeline's scorers will hold (None: unknown — a scorer does not
+        declare its outputs). Reads the parameters ``by``/``reward`` (expressions), ``stratify``/``column``
+        (a column) and ``stratify_label``."""
+        from curata.selectors.expr import parse_terms, producer_fix
+
+        p = self.params.model_dump()
+        for key in ("stratify", "column", "stratify_label"):
+            wants = p.get(key) == "label" if key != "stratify_label" else bool(p.get(key))
+            if wants and not has_labels:
+                raise ConfigError(f"select.selector.{key}", "the pool has no labels to stratify by",
+                                  "give the input a label field (--label-field), or use a recipe that needs "
+                                  "none (e.g. --recipe diverse)")
+        if columns is None:
+            return
+        wanted: list[tuple[str, str]] = [(k, str(p[k])) for k in ("stratify", "column")
+                                         if p.get(k) and p.get(k) != "label"]
+        wanted += [(k, name) for k in ("by", "reward") if p.get(k) for name, _ in parse_terms(p[k])]
+        wanted += [("name", c) for c in self.needs_columns]
+        for key, name in wanted:
+            if name not in columns and f"{name}_score" not in columns:
+                raise ConfigError(f"select.selector.{key}", f"needs the column {name!r}, which no scorer in this "
+                                  "pipeline writes", producer_fix(name))
 
     def order(self, pool, candidates: np.ndarray, n_target: int, ctx) -> SelectorResult:  # pragma: no cover
         raise NotImplementedError

@@ -29,6 +29,7 @@ class IFDScorer(Scorer):
     """
 
     name = "ifd"
+    outputs = ('ifd_score', 'ifd_conditional_loss', 'ifd_unconditional_loss', 'ifd_issue')
     Params = IFDParams
 
     def score(self, pool, ctx) -> pd.DataFrame:

@@ -93,6 +93,7 @@ class InstructMiningScorer(Scorer):
     """``instructmining_score``: InstructMining's predicted log eval loss (lower is better) with its indicators."""
 
     name = "instructmining"
+    outputs = ("instructmining_score", "instructmining_rank", *COLUMNS.values())
     Params = InstructMiningParams
     needs_embeddings = True
 

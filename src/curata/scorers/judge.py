@@ -102,6 +102,7 @@ class JudgeScorer(Scorer):
     """
 
     name = "judge"
+    outputs = ('judge_score', 'judge_raw', 'judge_status', 'judge_truncated')
     Params = JudgeParams
 
     def _conversation(self, ins: str, inp: str, resp: str, aspect: str) -> list[dict]:

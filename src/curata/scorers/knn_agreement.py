@@ -26,6 +26,7 @@ class KnnAgreementScorer(Scorer):
     """
 
     name = "knn_agreement"
+    outputs = ('knn_agreement_score',)
     Params = KnnAgreementParams
     requires = ("faiss",)
     needs_embeddings = True

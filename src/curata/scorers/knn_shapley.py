@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.embed.base import normalise
 from curata.engine.stage import Params, Scorer
@@ -64,6 +64,7 @@ class KnnShapleyScorer(Scorer):
     """
 
     name = "knn_shapley"
+    outputs = ('knn_shapley_score',)
     Params = KnnShapleyParams
     needs_embeddings = True
     needs_labels = True
@@ -121,7 +122,7 @@ class KnnShapleyScorer(Scorer):
                 f"negative value (harmful to a K-NN classifier)")
         if problem and p.validation == "auto" and ctx.target is not None:
             note += f"; target set not used ({problem})"
-        log.info(note)
+        log.debug(note)
         ctx.notes.append(note)
         ctx.save_artifact("knn_shapley_summary", {
             "mode": mode, "k": p.k, "folds": folds,

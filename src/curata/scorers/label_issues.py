@@ -51,6 +51,7 @@ class LabelIssueScorer(Scorer):
     """
 
     name = "label_issues"
+    outputs = ('label_issue_score', 'is_label_issue', 'suggested_label', 'label_noise_rate')
     version = "2"  # adds label_noise_rate
     Params = LabelIssueParams
     requires = ("sklearn",)
@@ -93,7 +94,7 @@ class LabelIssueScorer(Scorer):
             seed = ctx.seed if p.seed is None else p.seed
             probs, folds, notes = out_of_fold_probs(x, y, m, p.folds, p.C, seed, ctx.progress)
             for note in notes:
-                log.warning("label_issues: %s", note)
+                log.debug("label_issues: %s", note)
                 ctx.notes.append(f"label_issues: {note}")
             return probs, f"out-of-fold logistic regression ({folds} folds, C={p.C}, seed={seed})"
         if column not in pool.df.columns:

@@ -20,6 +20,7 @@ class LengthScorer(Scorer):
     """
 
     name = "length"
+    outputs = ('length_score', 'length_chars', 'length_output_score')  # the last for instruction pools
     Params = LengthParams
 
     def score(self, pool, ctx) -> pd.DataFrame:

@@ -26,6 +26,7 @@ class NearestNeighbourScorer(Scorer):
     """
 
     name = "nn_sim"
+    outputs = ('nn_sim_score', 'nn_id', 'knn_dist_score')
     Params = NearestNeighbourParams
     requires = ("faiss",)
     needs_embeddings = True

@@ -28,6 +28,7 @@ class PerplexityScorer(Scorer):
     """
 
     name = "ppl"
+    outputs = ('ppl_score', 'ppl_tokens', 'ppl_issue')
     Params = PerplexityParams
 
     def score(self, pool, ctx) -> pd.DataFrame:

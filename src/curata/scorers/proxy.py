@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from tqdm.auto import tqdm
+from curata.console import tqdm
 
 from curata.engine.stage import Params, Scorer
 
@@ -74,11 +74,13 @@ def out_of_fold_probs(x: np.ndarray, y: np.ndarray, m: int, folds: int = 5, c: f
     return probs, n_folds, notes
 
 
-def confident_suspects(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Confident Learning's off-diagonal rule: (suspect mask, per-class thresholds t_j).
+def confident_suspects(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confident Learning's off-diagonal rule: (suspect mask, per-class thresholds t_j, confident class).
 
     ``t_j`` = mean P[i, j] over records labelled j (inf for a class nobody carries). A record is suspect when
-    the most probable class among those with P[i, l] ≥ t_l exists and differs from its label.
+    the most probable class among those with P[i, l] ≥ t_l exists and differs from its label. That class can
+    differ from the arg-max prediction: a record labelled with a common class whose probability of a rare class
+    is above the rare class's (low) threshold is suspected of belonging to the rare class.
     """
     m = probs.shape[1]
     thresholds = np.full(m, np.inf)
@@ -89,7 +91,7 @@ def confident_suspects(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np
     above = probs >= thresholds[None, :]
     confident = np.where(above, probs, -np.inf).argmax(axis=1)
     suspect = above.any(axis=1) & (confident != y) & (y >= 0)
-    return suspect, thresholds
+    return suspect, thresholds, confident
 
 
 class ProxyParams(Params):
@@ -110,6 +112,9 @@ class ProxyModelScorer(Scorer):
     """
 
     name = "proxy"
+    outputs = ('proxy_probs', 'proxy_prob_score', 'proxy_margin_score', 'proxy_loss_score', 'proxy_pred',
+               'proxy_suspect', 'proxy_suspect_label', 'proxy_suspect_prob_score')
+    version = "2"  # adds proxy_suspect_label
     Params = ProxyParams
     requires = ("sklearn",)
     needs_embeddings = True
@@ -124,7 +129,7 @@ class ProxyModelScorer(Scorer):
         y = pool.label_indices()
         probs, folds, notes = out_of_fold_probs(x, y, m, p.folds, p.C, seed, ctx.progress)
         for note in notes:
-            log.warning("proxy: %s", note)
+            log.debug("proxy: %s", note)
             ctx.notes.append(f"proxy: {note}")
 
         labelled = y >= 0
@@ -133,7 +138,7 @@ class ProxyModelScorer(Scorer):
         others = probs.copy()
         others[np.arange(n), yy] = -np.inf
         best_other = others.max(axis=1) if m > 1 else np.zeros(n)
-        suspect, thresholds = confident_suspects(probs, y)
+        suspect, thresholds, confident = confident_suspects(probs, y)
         nan = np.full(n, np.nan)
         pred = np.asarray(names, dtype=object)[probs.argmax(axis=1)] if n else np.array([], dtype=object)
         out = pd.DataFrame({
@@ -143,6 +148,10 @@ class ProxyModelScorer(Scorer):
             "proxy_loss_score": np.where(labelled, -np.log(np.clip(p_given, 1e-12, None)), nan),
             "proxy_pred": pred,
             "proxy_suspect": suspect,
+            # the class confident learning puts a suspect in (not always the arg-max ``proxy_pred``)
+            "proxy_suspect_label": pd.Series(np.where(suspect, np.asarray(names, dtype=object)[confident], None)
+                                             if n else [], dtype=object),
+            "proxy_suspect_prob_score": np.where(suspect, probs[np.arange(n), confident] if n else 0.0, np.nan),
         })
         ctx.save_artifact("proxy_probs", probs)
         ctx.save_artifact("proxy_summary", {

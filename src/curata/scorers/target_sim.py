@@ -22,6 +22,7 @@ class TargetSimilarityScorer(Scorer):
     """
 
     name = "target_sim"
+    outputs = ('target_sim_score',)
     Params = TargetSimilarityParams
     requires = ("faiss",)
     needs_embeddings = True

@@ -42,6 +42,7 @@ class ClusterBanditSelector(Selector):
     """
 
     name = "bandit"
+    needs_columns = ("cluster",)
     Params = BanditParams
 
     def __init__(self, reward_fn: RewardFn | None = None, **params):
@@ -97,7 +98,7 @@ class ClusterBanditSelector(Selector):
         return mgr, codes, clusters
 
     def order(self, pool, candidates: np.ndarray, n_target: int, ctx) -> SelectorResult:
-        from tqdm.auto import tqdm
+        from curata.console import tqdm
 
         p = self.params
         seed = ctx.seed if p.seed is None else p.seed

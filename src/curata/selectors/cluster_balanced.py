@@ -32,6 +32,7 @@ class ClusterBalancedSelector(Selector):
     """
 
     name = "cluster_balanced"
+    needs_columns = ("cluster",)
     Params = ClusterBalancedParams
 
     def order(self, pool, candidates: np.ndarray, n_target: int, ctx) -> SelectorResult:
