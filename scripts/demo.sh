@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 ex=examples/support-tickets
-.venv/bin/curata select "$ex/pool.jsonl" --target "$ex/target.jsonl" --budget 0.1 --out runs/demo
-.venv/bin/curata evaluate runs/demo --test "$ex/test.jsonl" --budgets 0.05,0.1,0.25 --seeds 5
-echo "open runs/demo/report.html"
+out="${CURATA_RUNS:-runs}/demo"   # the test suite runs this script with CURATA_RUNS in a temporary directory
+.venv/bin/curata select "$ex/pool.jsonl" --target "$ex/target.jsonl" --budget 0.1 --out "$out"
+.venv/bin/curata evaluate "$out" --test "$ex/test.jsonl" --budgets 0.05,0.1,0.25 --seeds 5
+echo "open $out/report.html"

@@ -36,9 +36,11 @@ _F = {
 
 
 def _setup_logging(quiet: bool) -> None:
+    """Log level and console hygiene; every command gets it (the app callback), --quiet tightens it."""
     from curata.console import quiet_libraries
 
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(format="%(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(logging.WARNING if quiet else logging.INFO)
     quiet_libraries(progress=not quiet and sys.stderr.isatty())
 
 
@@ -260,6 +262,7 @@ def _version(value: bool) -> None:
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="print the version and exit")):
     """Pick the training subset that gives the best model, explain every choice, prove the gain."""
+    _setup_logging(quiet=False)
 
 
 def main() -> None:

@@ -116,3 +116,32 @@ def test_errors_name_the_problem():
     with pytest.raises(ConfigError, match="no column 'domain'"):
         source_labels(df, "domain")
     assert source_labels(df.drop(columns=["source"])) is None
+
+
+def test_another_eval_set_or_trainer_refits_every_subset(tmp_path):
+    """The subset log answers only the fit it was made for: train_fn.key (records, eval set, trainer) is part of
+    each entry's key."""
+    df = indicator_frame(n_per=40)
+    train, calls = synthetic_train(df)
+    train.key = "eval-A"
+    run_fit(df, train, n_subsets=6, size=20, seed=0, run_dir=tmp_path, progress=False)
+    assert len(calls) == 6
+    train.key = "eval-B"
+    run_fit(df, train, n_subsets=6, size=20, seed=0, run_dir=tmp_path, progress=False)
+    assert len(calls) == 12
+    train.key = "eval-A"
+    run_fit(df, train, n_subsets=6, size=20, seed=0, run_dir=tmp_path, progress=False)
+    assert len(calls) == 12  # A's own entries still answer A
+
+
+def test_lora_train_fn_key_follows_eval_set_and_trainer():
+    from curata.value.instructmining_fit import lora_train_fn
+
+    pytest.importorskip("peft")
+    df = pd.DataFrame({"instruction": ["a", "b"], "input": ["", ""], "output": ["x", "y"]})
+    ev1 = [{"instruction": "q", "input": "", "output": "1"}]
+    ev2 = [{"instruction": "q", "input": "", "output": "2"}]
+    k = lora_train_fn(df, ev1, {"epochs": 1}).key
+    assert k == lora_train_fn(df, ev1, {"epochs": 1}).key
+    assert k != lora_train_fn(df, ev2, {"epochs": 1}).key
+    assert k != lora_train_fn(df, ev1, {"epochs": 2}).key

@@ -68,3 +68,14 @@ def test_losses_known_from_elsewhere_are_told_to_the_search_not_retrained():
                              progress=False)
     assert 300 not in calls and res["best_k"] == 300 and res["given"] == [{"k": 300, "loss": 1.0}]
     assert len(res["trials"]) == 6 and len(calls) == 6  # the given point does not use a trial
+
+
+def test_a_search_with_another_context_does_not_read_the_log(tmp_path):
+    objective, calls = valley(100)
+    objective.key = "ranking-A"
+    path = tmp_path / "search.jsonl"
+    search_subset_size(objective, 8, 1000, num_samples=6, seed=1, log_path=path, progress=False)
+    n = len(calls)
+    objective.key = "ranking-B"  # another eval set, trainer or ranking: the same k is another experiment
+    search_subset_size(objective, 8, 1000, num_samples=6, seed=1, log_path=path, progress=False)
+    assert len(calls) == 2 * n

@@ -77,12 +77,19 @@ def instructmining_fit(
         dtype: str = _TRAINER["dtype"], num_threads: Optional[int] = _TRAINER["num_threads"],
         quiet: bool = typer.Option(False)) -> dict:
     """Fit InstructMining's linear rule: log eval loss ~ mean indicators of fine-tuned subsets (OLS)."""
+    from curata.engine.lock import run_lock
+
+    with run_lock(run, "instructmining-fit"):
+        return _fit(run, eval_set, subsets, size, alpha, source_column, concentration, out, seed,
+                    _trainer(model, max_length, epochs, batch_size, lr, dtype, num_threads), quiet)
+
+
+def _fit(run, eval_set, subsets, size, alpha, source_column, concentration, out, seed, trainer, quiet) -> dict:
     from curata.value.instructmining_fit import lora_train_fn, run_fit, source_labels
 
     df = load_run_records(run)
     evals = load_eval_set(run, eval_set)
-    train_fn = lora_train_fn(df, evals, _trainer(model, max_length, epochs, batch_size, lr, dtype, num_threads),
-                             run_dir=run, tag="fit")
+    train_fn = lora_train_fn(df, evals, trainer, run_dir=run, tag="fit")
     rule = run_fit(df, train_fn, n_subsets=subsets, size=size, seed=seed, alpha=alpha,
                    sources=source_labels(df, source_column), concentration=concentration, run_dir=run, out=out,
                    progress=not quiet)
@@ -109,6 +116,14 @@ def instructmining_search(
         dtype: str = _TRAINER["dtype"], num_threads: Optional[int] = _TRAINER["num_threads"],
         quiet: bool = typer.Option(False)) -> dict:
     """Search how many top-ranked records to keep (BlendSearch over k; the double-descent trace)."""
+    from curata.engine.lock import run_lock
+
+    with run_lock(run, "instructmining-search"):
+        return _search(run, eval_set, rule, k_min, k_max, trials, grid, low_cost, seed,
+                       _trainer(model, max_length, epochs, batch_size, lr, dtype, num_threads), quiet)
+
+
+def _search(run, eval_set, rule, k_min, k_max, trials, grid, low_cost, seed, trainer, quiet) -> dict:
     import numpy as np
 
     from curata.engine.atomic import write_json
@@ -125,8 +140,7 @@ def instructmining_search(
         raise CurataError(f"{run}: no rule ({rule_path}) and no instructmining_score column to rank by")
     order = np.lexsort((np.arange(len(df)), np.nan_to_num(scores, nan=np.inf)))
     evals = load_eval_set(run, eval_set)
-    train_fn = lora_train_fn(df, evals, _trainer(model, max_length, epochs, batch_size, lr, dtype, num_threads),
-                             run_dir=run, tag="search")
+    train_fn = lora_train_fn(df, evals, trainer, run_dir=run, tag="search")
     res = search_subset_size(topk_objective(order, train_fn, seed), k_min, k_max or len(df), num_samples=trials,
                              grid=grid, low_cost=low_cost, seed=seed,
                              log_path=Path(run) / "instructmining" / "search.jsonl", progress=not quiet)

@@ -64,6 +64,8 @@ def run_lock(root: str | os.PathLike, what: str = ""):
                 _held[key][1] -= 1
         return
     path = root / LOCK_NAME
+    if not root.is_dir():
+        raise CurataError(f"{root}: no such run directory — run `curata select` (or `curata run`) first")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,8 @@ class Pipeline:
         self.run_dir = RunDir(run_dir) if run_dir is not None else None
         #: content-keyed caches (embeddings); default: inside the run directory. Share one between runs
         #: over the same texts (e.g. several budgets or noise levels) to embed each text once.
+        if cache_dir is None and os.environ.get("CURATA_CACHE_DIR"):
+            cache_dir = os.environ["CURATA_CACHE_DIR"]  # one content-keyed cache for every run of a session
         self.cache_dir = Path(cache_dir) if cache_dir is not None else (self.run_dir.cache_dir if self.run_dir
                                                                          else None)
         self.seed, self.progress, self.target, self.config = seed, progress, target, config

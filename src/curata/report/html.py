@@ -134,9 +134,12 @@ def render_report(run_dir: str | Path) -> Path:
     """Write ``<run_dir>/report.html`` from the run's files and return its path."""
     from curata.engine.atomic import write_text
 
+    from curata.engine.lock import run_lock
+
     root = Path(run_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"run directory {root} does not exist")
     out = root / "report.html"
-    write_text(out, build_html(run_dir))
+    with run_lock(root, "report"):  # never a report of a run half rewritten by another process
+        write_text(out, build_html(run_dir))
     return out

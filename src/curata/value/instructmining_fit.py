@@ -139,7 +139,21 @@ def lora_train_fn(df: pd.DataFrame, eval_records, trainer: dict | None, run_dir=
         loss = t.eval_loss(eval_records, name=tag)
         return {"loss": loss, "finetune": t.record_.get("id"), "steps": t.stats_["steps"],
                 "tokens_per_s": t.stats_["tokens_per_s"], "truncated": t.stats_["data"]["truncated"]}
+    # what a logged loss depends on besides its rows: the records the rows index, the eval set, the trainer
+    train.key = _content_key(df, eval_records, LoRASFTTrainer(**params).fingerprint())
     return train
+
+
+def _content_key(df: pd.DataFrame, eval_records, trainer_fp: str) -> str:
+    cols = ["instruction", "input", "output", "text"]
+    h = hashlib.sha256(trainer_fp.encode())
+    for frame in (df, getattr(eval_records, "df", eval_records)):
+        if isinstance(frame, pd.DataFrame):
+            part = frame[[c for c in cols if c in frame.columns]].astype(str)
+            h.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+        else:
+            h.update(json.dumps(frame, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
 
 
 def read_log(path: Path | None) -> list[dict]:
@@ -181,7 +195,7 @@ def run_fit(df: pd.DataFrame, train_fn: TrainFn, *, n_subsets: int = 24, size: i
     results = []
     for i, sub in enumerate(tqdm(subsets, desc="instructmining fit", unit="fine-tune", disable=not progress)):
         rows = sub["rows"]
-        key = f"{i}|{hashlib.sha1(rows.tobytes()).hexdigest()[:16]}"
+        key = f"{getattr(train_fn, 'key', '')}|{i}|{hashlib.sha1(rows.tobytes()).hexdigest()[:16]}"
         if key not in done:
             t0 = time.perf_counter()
             res = train_fn(rows, seed + i)

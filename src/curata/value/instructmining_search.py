@@ -12,6 +12,7 @@ benchmark): BlendSearch is told them as evaluated points, and they are in the re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -38,10 +39,11 @@ def log_grid(k_min: int, k_max: int, n: int) -> list[int]:
     return sorted({int(round(v)) for v in np.geomspace(k_min, k_max, n)})
 
 
-def _logged(path: Path | None) -> dict[int, dict]:
+def _logged(path: Path | None, context: str) -> dict[int, dict]:
+    """Logged trials of this search's ``context`` (records, eval set, trainer): another's losses never answer."""
     from curata.value.instructmining_fit import read_log
 
-    return {int(r["k"]): r for r in read_log(path) if not r.get("cached")}
+    return {int(r["k"]): r for r in read_log(path) if not r.get("cached") and r.get("context", "") == context}
 
 
 def search_subset_size(objective: Objective, k_min: int, k_max: int, *, num_samples: int = 16, grid: int = 3,
@@ -59,7 +61,8 @@ def search_subset_size(objective: Objective, k_min: int, k_max: int, *, num_samp
     if not 1 <= k_min < k_max:
         raise ConfigError("instructmining.k_min", f"need 1 <= k_min < k_max, got {k_min}, {k_max}")
     path = None if log_path is None else Path(log_path)
-    logged = _logged(path)
+    context = str(getattr(objective, "key", ""))
+    logged = _logged(path, context)
     given = {int(k): float(v) for k, v in (known or {}).items() if k_min <= int(k) <= k_max}
     memo: dict[int, dict] = {k: {"k": k, "loss": v, "given": True} for k, v in given.items()}
     trials: list[dict] = []
@@ -75,7 +78,7 @@ def search_subset_size(objective: Objective, k_min: int, k_max: int, *, num_samp
                 t0 = time.perf_counter()
                 res = dict(objective(k))
                 memo[k] = {"k": k, **res, "seconds": round(time.perf_counter() - t0, 2)}
-        rec = {**memo[k], "trial": len(trials), "cached": cached}
+        rec = {**memo[k], "trial": len(trials), "cached": cached, "context": context}
         trials.append(rec)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,4 +120,7 @@ def topk_objective(order: np.ndarray, train_fn: Callable[[np.ndarray, int], dict
 
     def objective(k: int) -> dict:
         return train_fn(np.sort(order[:k]), seed)
+    # the ranking and the seed are part of what a logged k means
+    objective.key = hashlib.sha256(f"{getattr(train_fn, 'key', '')}|{seed}|".encode() + order.tobytes()
+                                   ).hexdigest()[:16]
     return objective
