@@ -93,7 +93,7 @@ class InstructMiningScorer(Scorer):
     """``instructmining_score``: InstructMining's predicted log eval loss (lower is better) with its indicators."""
 
     name = "instructmining"
-    outputs = ("instructmining_score", "instructmining_rank", *COLUMNS.values())
+    outputs = ("instructmining_score", "instructmining_rank", "instructmining_issue", *COLUMNS.values())
     Params = InstructMiningParams
     needs_embeddings = True
 
