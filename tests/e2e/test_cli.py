@@ -194,9 +194,10 @@ def test_evaluate(evaluated):
     assert table[0][:5] == ["budget_spec", "arm", "budget", "n_train", "n"]
     # rows read "0.1 of the pool  selected  0.1  60.0  2 ..."
     arms = {row[4]: row[6:8] for row in table[1:] if row[1:4] == ["of", "the", "pool"]}
-    assert arms == {"random": ["60.0", "2"], "selected": ["60.0", "2"], "full": ["600.0", arms["full"][1]]}
+    assert arms == {"random": ["60.0", "2"], "selected": ["60.0", "2"], "random_label_mix": ["60.0", "2"],
+                    "full": ["600.0", arms["full"][1]]}
     results = pd.read_parquet(run / "eval" / "results.parquet")
-    assert sorted(results["arm"].unique()) == ["full", "random", "selected"]
+    assert sorted(results["arm"].unique()) == ["full", "random", "random_label_mix", "selected"]
     sel = results[results["arm"] == "selected"]
     rnd = results[results["arm"] == "random"]
     assert sorted(sel["seed"]) == sorted(rnd["seed"]) == [0, 1]

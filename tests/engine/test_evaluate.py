@@ -25,11 +25,13 @@ def evaluated(example_run, tmp_path_factory, example):
 def test_results_table(evaluated):
     _, table = evaluated
     assert sorted(set(zip(table["budget_spec"], table["arm"]))) == [
-        ("0.1 of the pool", "random"), ("0.1 of the pool", "selected"),
-        ("0.25 of the pool", "random"), ("0.25 of the pool", "selected"), ("1 of the pool", "full")]
+        ("0.1 of the pool", "random"), ("0.1 of the pool", "random_label_mix"), ("0.1 of the pool", "selected"),
+        ("0.25 of the pool", "random"), ("0.25 of the pool", "random_label_mix"), ("0.25 of the pool", "selected"),
+        ("1 of the pool", "full")]
     for spec, n in (("0.1 of the pool", 60), ("0.25 of the pool", 150)):
         rows = table[table["budget_spec"] == spec].set_index("arm")
         assert rows.loc["selected", "n_train"] == rows.loc["random", "n_train"] == n
+        assert rows.loc["random_label_mix", "n_train"] == n
         assert rows.loc["selected", "n"] == rows.loc["random", "n"] == 2
         assert rows.loc["selected", "gain_vs_random"] == pytest.approx(
             rows.loc["selected", "mean"] - rows.loc["random", "mean"])
@@ -49,7 +51,7 @@ def test_results_are_stored(evaluated, example):
     from curata.train.logreg import LogRegTrainer
 
     n_full = 1 if getattr(LogRegTrainer, "deterministic", False) else 2  # else one full model per seed
-    assert len(results) == 2 * 2 * 2 + n_full  # budgets × arms × seeds + full
+    assert len(results) == 2 * 3 * 2 + n_full  # budgets × arms × seeds + full
     assert (results["arm"] == "full").sum() == n_full
     assert {"budget", "arm", "seed", "n_train", "accuracy", "macro_f1", "f1", "primary"} <= set(results)
     for m in ("accuracy", "macro_f1", "f1"):
@@ -89,8 +91,8 @@ def test_second_call_resumes_without_training(evaluated, example, monkeypatch):
     # a subset of the budgets is answered from the same results
     part = evaluate_run(run, example / "test.jsonl", budgets=["0.25"], seeds=1, progress=False)
     assert list(zip(part["budget_spec"], part["arm"], part["n_train"], part["n"])) == [
-        ("0.25 of the pool", "random", 150, 1), ("0.25 of the pool", "selected", 150, 1),
-        ("1 of the pool", "full", 600, 1)]
+        ("0.25 of the pool", "random", 150, 1), ("0.25 of the pool", "random_label_mix", 150, 1),
+        ("0.25 of the pool", "selected", 150, 1), ("1 of the pool", "full", 600, 1)]
 
 
 def test_errors(example_run, copy_run, example, tmp_path):
@@ -157,7 +159,7 @@ def test_a_changed_trainer_parameter_is_a_new_model(evaluated, example, copy_run
     monkeypatch.setattr(Trainer, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
     evaluate_run(run, example / "test.jsonl", budgets=["0.1"], seeds=1, trainer={"name": "logreg", "C": 0.01},
                  progress=False)
-    assert len(fits) == 3  # selected, random, full: none of the C=3 models stands in for C=0.01
+    assert len(fits) == 4  # selected, random, label mix, full: none of the C=3 models stands in for C=0.01
 
 
 def test_bad_arguments_are_one_line_errors(example_run, copy_run, example, tmp_path):
@@ -174,3 +176,20 @@ def test_bad_arguments_are_one_line_errors(example_run, copy_run, example, tmp_p
         evaluate_run(run, wrong, budgets=["0.1"], seeds=1, progress=False)
     assert "run's field mapping (text_field='text', label_field='label')" in str(err.value)
     assert "--text-field" not in str(err.value)
+
+
+def test_the_label_mix_arm_draws_random_records_with_the_selections_label_counts(evaluated):
+    run, _ = evaluated
+    rec = pd.read_parquet(run / "records.parquet")
+    from curata.engine.budget import Budget
+    from curata.engine.evaluate import label_mix_arm
+    from curata.pool import Pool
+
+    acc = rec[rec["status"] != "rejected"].reset_index(drop=True)
+    pool = Pool(df=acc, label_names=sorted(acc["label"].unique()))
+    chosen = np.flatnonzero(acc["selected"].to_numpy())
+    arm = label_mix_arm(pool, lambda b, s: chosen)
+    rows = arm(Budget("fraction", 0.1), 0)
+    assert acc["label"].iloc[rows].value_counts().to_dict() == acc["label"].iloc[chosen].value_counts().to_dict()
+    assert len(set(rows.tolist()) - set(chosen.tolist())) > len(rows) // 2  # random, not the selection
+    assert not np.array_equal(rows, arm(Budget("fraction", 0.1), 1))  # seeded per evaluation seed

@@ -1,5 +1,8 @@
 """The proof loop: train on the selection, on random subsets of the same size and on the full pool.
 
+Labelled pools get a third arm, ``random_label_mix``: random records with the selection's per-label counts, so
+the gain of choosing records is told apart from the gain of re-balancing the labels.
+
 Results are appended to ``eval/results.jsonl`` as each model finishes (a killed evaluation resumes),
 then summarised to ``eval/results.parquet`` and ``eval/summary.json``.
 
@@ -45,6 +48,22 @@ def random_arm(n_pool: int, size_of: Callable[[Budget, int], int]) -> Arm:
     def rows(budget: Budget, seed: int) -> np.ndarray:
         rng = np.random.default_rng(10_000 + seed)
         return np.sort(rng.choice(n_pool, size=size_of(budget, seed), replace=False))
+    return rows
+
+
+def label_mix_arm(pool, chosen: Arm) -> Arm:
+    """Random records with the selection's per-label counts: what re-balancing labels alone is worth, so the
+    gain of *choosing* records shows apart from the gain of changing the label mix."""
+    codes = pool.label_indices()
+
+    def rows(budget: Budget, seed: int) -> np.ndarray:
+        sel = chosen(budget, seed)
+        rng = np.random.default_rng(20_000 + seed)
+        out = []
+        for code, k in zip(*np.unique(codes[sel], return_counts=True)):
+            members = np.flatnonzero(codes == code)
+            out.append(rng.choice(members, size=int(k), replace=False))
+        return np.sort(np.concatenate(out)) if out else np.array([], dtype=np.int64)
     return rows
 
 
@@ -242,6 +261,8 @@ def _evaluate_run(run: Path, test, budgets: list, seeds: int, trainer: dict | No
 
     chosen, _ = select_arm(pool, ctx, factory)
     arms = {"selected": chosen, "random": random_arm(len(pool), lambda b, s: len(chosen(b, s)))}
+    if pool.task != "instruction" and len(pool.label_names or []) > 1:
+        arms["random_label_mix"] = label_mix_arm(pool, chosen)
     try:
         results = evaluate_pool(pool, test_pool, arms, parsed, seeds, lambda: tcls(**spec), full=full,
                                 results_path=run / "eval" / "results.jsonl", progress=progress, run_dir=run)
