@@ -174,7 +174,21 @@ embed: {{name: static}}
     assert cfg.select.selector.name == base["select"]["selector"]["name"] == "topk"
     assert cfg.select.selector.params() == {"by": base["select"]["selector"]["by"], "ascending": True}
     assert [r.when for r in cfg.select.exclude] == [r["when"] for r in base["select"]["exclude"]]
-    assert (cfg.embed.name, cfg.embed.params()) == ("static", {"model": "minilm"})
+    # an operator of another name replaces the recipe's whole: no parameter of one leaks into the other
+    assert (cfg.embed.name, cfg.embed.params()) == ("static", {})
+
+
+def test_a_selector_of_another_name_replaces_the_recipes(write_yaml, pool):
+    """docs/config.md's example failed: balanced's `stratify: label` leaked into cluster_balanced."""
+    path = write_yaml(f"""
+recipe: balanced
+input: {pool}
+select:
+  selector: {{name: cluster_balanced, by: "proxy_prob:1", allocation: sqrt}}
+""")
+    cfg = load_config(path)
+    assert cfg.select.selector.name == "cluster_balanced"
+    assert cfg.select.selector.params() == {"by": "proxy_prob:1", "allocation": "sqrt"}
 
 
 def test_recipe_from_a_yaml_file(write_yaml, pool):
