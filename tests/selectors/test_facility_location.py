@@ -95,7 +95,7 @@ def test_sparse_graph_matches_dense_when_complete_and_stays_close_when_not(pool,
 
 
 def test_through_the_engine(pool, ctx):
-    cols, res = Select(FacilityLocationSelector(), budget=0.1).run(pool, ctx, notes=[])
+    cols, res = Select(FacilityLocationSelector(), budget=0.1, label_floor=0).run(pool, ctx, notes=[])
     assert cols["selected"].sum() == round(0.1 * len(pool))
     assert cols.loc[cols["selected"], "reason"].str.startswith("facility-location gain").all()
     rest = np.flatnonzero(~cols["selected"])
@@ -124,3 +124,93 @@ def test_stratified_runs_the_greedy_inside_each_label(pool, ctx):
     alone = FacilityLocationSelector().order(pool, pos_rows, int((labels[res.order] == "pos").sum()), ctx)
     assert [r for r in res.order if labels[r] == "pos"] == alone.order.tolist()
     assert res.reasons[int(res.order[0])].startswith("label ")
+
+
+def test_floor_lifts_the_rare_label_on_top_of_proportional_quotas(pool, ctx):
+    from curata.selectors.groups import allocate
+
+    cand = np.arange(len(pool))
+    labels = pool.df["label"].to_numpy()
+    names = ["neg", "neu", "pos"]
+    sizes = np.array([(labels == v).sum() for v in names])
+    plain = FacilityLocationSelector(stratify="label").order(pool, cand, 60, ctx)
+    res = FacilityLocationSelector(stratify="label", floor=0.5).order(pool, cand, 60, ctx)
+    got = np.array([(labels[res.order[:60]] == v).sum() for v in names])
+    assert got.tolist() == allocate(sizes, 60, allocation="proportional", floor=0.5).tolist()
+    assert got.sum() == 60 and got.min() >= 10  # ⌈0.5 · 60 / 3⌉
+    assert (labels[plain.order[:60]] == "pos").sum() < got[2]
+    assert "at least ⌈0.5 · budget / groups⌉" in res.describe and res.summary["floor"] == 0.5
+    zero = FacilityLocationSelector(stratify="label", floor=0.0).order(pool, cand, 60, ctx)
+    assert zero.order.tolist() == plain.order.tolist()
+
+
+def greedy_from(sim, k, allowed, cover=None):
+    """Naive greedy over candidates ``allowed`` only, serving every row; returns (picks, cover)."""
+    cover = np.zeros(len(sim)) if cover is None else cover.copy()
+    picked = []
+    for _ in range(k):
+        gains = np.maximum(sim - cover[:, None], 0).sum(axis=0)
+        gains[[j for j in range(len(sim)) if j not in allowed or j in picked]] = -1
+        j = int(np.argmax(gains))
+        picked.append(j)
+        cover = np.maximum(cover, sim[:, j])
+    return picked, cover
+
+
+@pytest.mark.parametrize("n_target", [30, 400])
+def test_prefer_restricts_the_greedy_to_the_top_share_first(pool, ctx, n_target):
+    cand = np.arange(len(pool))
+    labels = pool.df["label"].to_numpy()
+    prob = pool.df["proxy_prob_score"].to_numpy()
+    sel = FacilityLocationSelector(stratify="label", prefer="proxy_prob", prefer_share=0.5)
+    res = sel.order(pool, cand, n_target, ctx)
+    plain = FacilityLocationSelector(stratify="label").order(pool, cand, n_target, ctx)
+    assert sorted(labels[res.order].tolist()) == sorted(labels[plain.order].tolist())  # same quotas
+    for v in ["neg", "neu", "pos"]:
+        rows = cand[labels == v]
+        n_first = int(np.ceil(0.5 * len(rows)))
+        top = set(rows[np.argsort(-prob[rows], kind="stable")[:n_first]].tolist())
+        picks = [int(r) for r in res.order if labels[r] == v]
+        k1 = min(len(picks), n_first)
+        assert set(picks[:k1]) <= top and not set(picks[k1:]) & top  # the preferred half goes first
+        # the objective still serves the whole label: the naive greedy over the preferred half, then the rest
+        sim = selector_similarity(pool, rows)
+        pos = {int(r): i for i, r in enumerate(rows)}
+        first, cover = greedy_from(sim, k1, {pos[r] for r in top})
+        others = set(range(len(rows))) - {pos[r] for r in top} - set(first)
+        rest, _ = greedy_from(sim, len(picks) - k1, others, cover)
+        assert [pos[r] for r in picks] == first + rest
+        for r in picks:
+            assert ("among the top 50% by proxy_prob" if r in top else "past the top 50% by proxy_prob") \
+                in res.reasons[r]
+        for r in set(rows.tolist()) - set(picks):
+            assert ("not among the top 50%" in res.skipped_reasons[r]) == (r not in top)
+    assert "first among the top 50% by proxy_prob of each label" in res.describe
+    assert res.summary["prefer"] == "proxy_prob" and res.summary["groups"][0]["preferred"] > 0
+    if n_target == 400:  # the quota of the largest label exceeds its preferred half
+        assert any("past the top 50%" in t for t in res.reasons.values())
+
+
+def test_prefer_share_one_or_no_prefer_is_the_plain_greedy(pool, ctx):
+    cand = np.arange(len(pool))
+    plain = FacilityLocationSelector(stratify="label", allocation="sqrt").order(pool, cand, 50, ctx)
+    same = FacilityLocationSelector(stratify="label", allocation="sqrt", prefer="proxy_prob").order(
+        pool, cand, 50, ctx)
+    assert same.order.tolist() == plain.order.tolist() and same.reasons == plain.reasons
+    alone = FacilityLocationSelector(prefer="-proxy_prob", prefer_share=0.25).order(pool, cand, 20, ctx)
+    prob = pool.df["proxy_prob_score"].to_numpy()
+    # the least confident quarter
+    assert prob[alone.order].max() <= np.sort(prob)[int(np.ceil(0.25 * len(prob)))]
+
+
+def test_prefer_column_is_checked_before_any_work():
+    from curata.errors import ConfigError
+
+    sel = FacilityLocationSelector(stratify="label", prefer="proxy_prob", prefer_share=0.5)
+    sel.check({"proxy_prob_score", "label"}, has_labels=True)
+    with pytest.raises(ConfigError, match="prefer"):
+        sel.check({"label"}, has_labels=True)
+    with pytest.raises(Exception):
+        FacilityLocationSelector(prefer="not a column!")
+    with pytest.raises(Exception):
+        FacilityLocationSelector(prefer="proxy_prob", prefer_share=0)
