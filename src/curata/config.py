@@ -62,7 +62,14 @@ class ExcludeSpec(_Strict):
     when: str
     reason: str = ""
     optional: bool = False
-    max_share_per_label: float | None = Field(None, gt=0, le=1)
+    max_share_per_label: float | str | None = None  # a share in (0, 1], or a column holding one per label
+
+    @field_validator("max_share_per_label")
+    @classmethod
+    def _share(cls, v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 < v <= 1:
+            raise ValueError(f"a share must be in (0, 1], got {v}")
+        return v
     worst_first: str | None = None
 
 

@@ -160,3 +160,23 @@ def test_the_floor_never_exceeds_the_budget(floor):
         n = int(rng.integers(1, 40))
         chosen, *_ = cut_with_floor(order, n, codes, floor)
         assert len(chosen) == n and len(set(chosen.tolist())) == n
+
+
+def test_the_cap_can_be_each_labels_estimated_noise_and_is_shared_by_the_capped_rules():
+    labels = ["ham"] * 20 + ["spam"] * 10
+    noise = np.where(np.array(labels) == "spam", 0.6, 0.1)  # label_noise_in_label, as label_issues writes it
+    dup = np.zeros(30)
+    dup[[0, 1, 20]] = 1.0  # dedup is not a label rule: it does not use the labels' budget
+    pool = labelled_pool(labels, noise_in=noise, dup_score=dup, a=np.ones(30, dtype=bool),
+                         b=np.ones(30, dtype=bool), margin_score=np.arange(30, dtype=float))
+    rules = [ExcludeRule("dup_score > 0"),
+             ExcludeRule("a", max_share_per_label="noise_in", worst_first="-margin"),
+             ExcludeRule("b", max_share_per_label="noise_in", worst_first="-margin")]
+    notes: list[str] = []
+    cols, _ = Select(TopKSelector(by="margin"), budget=5, exclude=rules).run(pool, RunContext(progress=False), notes)
+    rule = cols["exclude_rule"].to_numpy()
+    spam = np.array(labels) == "spam"
+    assert (rule[spam] == "a").sum() == 6 and (rule[~spam] == "a").sum() == 2  # 60% of 10, 10% of 20
+    assert (rule == "b").sum() == 0  # rule a used the labels' whole budget
+    assert (rule == "dup_score > 0").sum() == 3
+    assert any("at most noise_in = 60% of the label" in n for n in notes)

@@ -2,9 +2,10 @@
 
 Two mechanisms and one check, used by the select step (``curata.engine.select``):
 
-* ``cap_per_label`` — an exclusion rule with ``max_share_per_label`` removes at most that share of any
+* ``cap_per_label`` — exclusion rules with ``max_share_per_label`` remove together at most that share of any
   label's records (the most clearly excluded first), so a rule that judges records against the majority
-  (a proxy model that never predicts the rare class, say) cannot empty a label.
+  (a proxy model that never predicts the rare class, say) cannot empty a label. The default recipe caps its
+  label rules at confident learning's estimate of the label's wrong share (``label_noise_in_label``).
 * ``cut_with_floor`` — when the selector's priority order is cut to the budget, every label with candidates
   keeps at least ``⌈floor · B / K⌉`` selected records (B the budget in records, K the labels with
   candidates; ``floor = 0.25`` gives a quarter of an equal share), taking that label's next records in the
@@ -40,22 +41,25 @@ def label_codes(df: pd.DataFrame) -> tuple[np.ndarray, list]:
     return np.asarray(codes, dtype=np.int64), list(uniques)
 
 
-def cap_per_label(hit: np.ndarray, eligible: np.ndarray, codes: np.ndarray, share: float,
-                  severity: np.ndarray | None) -> tuple[np.ndarray, dict[int, tuple[int, int, int]]]:
+def cap_per_label(hit: np.ndarray, eligible: np.ndarray, codes: np.ndarray, share, severity: np.ndarray | None,
+                  counted: np.ndarray | None = None) -> tuple[np.ndarray, dict[int, tuple[int, int, int]]]:
     """``hit`` limited so that, per label, at most ``floor(share · label size)`` of the label's records are
-    excluded in all — by this rule and the rules before it.
+    excluded by the capped rules together: this one and the ``counted`` exclusions of earlier capped rules
+    (default: every earlier exclusion). ``share`` is one number or one per label code.
 
-    ``eligible`` marks rows not yet excluded by an earlier rule (the others count against the cap); the
-    ``severity`` (higher = more clearly excluded) decides who stays hit, ties by position. Returns the capped
-    mask and, per capped label code, (would newly exclude, allowed newly, label size).
+    ``eligible`` marks rows not yet excluded by an earlier rule; the ``severity`` (higher = more clearly
+    excluded) decides who stays hit, ties by position. Returns the capped mask and, per capped label code,
+    (would newly exclude, allowed newly, label size).
     """
     out = hit.copy()
     capped: dict[int, tuple[int, int, int]] = {}
     sizes = np.bincount(codes[codes >= 0], minlength=int(codes.max()) + 1 if (codes >= 0).any() else 0)
+    shares = np.broadcast_to(np.asarray(share, dtype=np.float64), sizes.shape)
+    counted = ~eligible if counted is None else counted
     for code, size in enumerate(sizes):
         rows = np.flatnonzero(hit & eligible & (codes == code))
-        already = int((~eligible & (codes == code)).sum())
-        allowed = max(0, int(math.floor(share * size + 1e-9)) - already)
+        already = int((counted & (codes == code)).sum())
+        allowed = max(0, int(math.floor(shares[code] * size + 1e-9)) - already)
         if len(rows) <= allowed:
             continue
         sev = np.zeros(len(rows)) if severity is None else np.nan_to_num(severity[rows], nan=-np.inf)

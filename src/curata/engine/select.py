@@ -27,9 +27,11 @@ class ExcludeRule:
     when: str
     reason: str = ""
     optional: bool = False
-    #: at most this share of any label's records may be excluded by this rule (None: no cap); the records
-    #: the rule would exclude beyond it stay candidates, the most clearly excluded (``worst_first``) go
-    max_share_per_label: float | None = None
+    #: at most this share of any label's records may be excluded by the capped rules together (None: no cap):
+    #: a number, or a column holding a share per record (e.g. ``label_noise_in_label``, the estimated share of
+    #: wrong labels in the record's label), read per label. Records beyond the cap stay candidates; the most
+    #: clearly excluded (``worst_first``) go first
+    max_share_per_label: float | str | None = None
     #: an expression (weighted z-scores, as in ``by``): higher = more clearly excluded; used by the cap
     worst_first: str | None = None
 
@@ -44,6 +46,8 @@ class ExcludeRule:
         """Columns the rule reads (``when`` exactly; ``worst_first`` terms with or without ``_score``) that are
         not in ``columns``."""
         out = [c for c in self.columns() if c not in columns]
+        if isinstance(self.max_share_per_label, str) and self.max_share_per_label not in columns:
+            out.append(self.max_share_per_label)
         if self.worst_first:
             from curata.selectors.expr import parse_terms
             try:
@@ -106,6 +110,7 @@ class Select:
     def apply_exclusions(self, df: pd.DataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(excluded mask, reason per row or None, the rule that excluded it or None)."""
         excluded = np.zeros(len(df), dtype=bool)
+        by_capped = np.zeros(len(df), dtype=bool)  # what the capped rules have excluded so far: one budget
         reasons = np.full(len(df), None, dtype=object)
         rule_of = np.full(len(df), None, dtype=object)
         for i, rule in enumerate(self.exclude):
@@ -123,7 +128,8 @@ class Select:
             hit = df.eval(rule.when, engine="python")
             hit = np.asarray(pd.Series(hit).fillna(False).astype(bool))
             if rule.max_share_per_label is not None:
-                hit = self._cap(df, rule, i, hit, ~excluded, notes)
+                hit = self._cap(df, rule, i, hit, ~excluded, by_capped, notes)
+                by_capped |= hit & ~excluded
             new = hit & ~excluded
             for r in np.flatnonzero(new):
                 reasons[r] = rule.reason_for(df.iloc[r])
@@ -133,23 +139,31 @@ class Select:
 
     @staticmethod
     def _cap(df: pd.DataFrame, rule: ExcludeRule, i: int, hit: np.ndarray, eligible: np.ndarray,
-             notes: list[str]) -> np.ndarray:
+             by_capped: np.ndarray, notes: list[str]) -> np.ndarray:
         from curata.engine.guard import cap_per_label, label_codes
         from curata.selectors.expr import Expression
 
         codes, values = label_codes(df)
         if not values:
             return hit
+        cap = rule.max_share_per_label
+        if isinstance(cap, str):  # a share per label, read from a column (the same on every row of a label)
+            col = pd.to_numeric(df[cap], errors="coerce").to_numpy(dtype=np.float64)
+            share = np.array([np.nanmax(col[codes == c]) if np.isfinite(col[codes == c]).any() else 0.0
+                              for c in range(len(values))])
+        else:
+            share = np.full(len(values), float(cap))
         severity = None
         if rule.worst_first:
             severity = Expression.parse(rule.worst_first, f"select.exclude[{i}].worst_first").evaluate(
                 df, np.arange(len(df)))
-        capped, info = cap_per_label(hit, eligible, codes, rule.max_share_per_label, severity)
+        capped, info = cap_per_label(hit, eligible, codes, share, severity, counted=by_capped)
         for code, (would, allowed, size) in info.items():
             order = f", most clearly first by {rule.worst_first}" if rule.worst_first else ""
+            what = f"{cap} = {share[code]:.0%}" if isinstance(cap, str) else f"{share[code]:.0%}"
             notes.append(f"exclude rule {rule.when!r} would remove {would} more of the {size} records labelled "
-                         f"{values[code]!r}; capped at {rule.max_share_per_label:.0%} of the label excluded in "
-                         f"all: removed {allowed}{order}, the other {would - allowed} stay candidates")
+                         f"{values[code]!r}; the label rules may exclude at most {what} of the label: removed "
+                         f"{allowed}{order}, the other {would - allowed} stay candidates")
         return capped
 
     def run(self, pool, ctx, notes: list[str], alerts: list[str] | None = None

@@ -45,14 +45,17 @@ class LabelIssueScorer(Scorer):
     mislabelled** (NaN for unlabelled rows); ``is_label_issue`` — flagged by ``filter_by``;
     ``suggested_label`` — for flagged rows only, the most probable label name (always different from the
     given one); None elsewhere, so the column reads as "the fix to apply"; ``label_noise_rate`` — the
-    pool's estimated share of wrong labels, repeated on every row so rules can use it. The summary (noise matrices,
+    pool's estimated share of wrong labels, repeated on every row so rules can use it;
+    ``label_noise_in_label`` — the estimated share of wrong labels among the records carrying the row's given
+    label (1 − p(true = given | given), from the calibrated joint), which bounds how much of a label the
+    default recipe's label rules may exclude. The summary (noise matrices,
     joint, prior, counts) is saved as the ``label_issues_summary`` artifact. Unlabelled rows take no part in
     the estimate.
     """
 
     name = "label_issues"
-    outputs = ('label_issue_score', 'is_label_issue', 'suggested_label', 'label_noise_rate')
-    version = "2"  # adds label_noise_rate
+    outputs = ('label_issue_score', 'is_label_issue', 'suggested_label', 'label_noise_rate', 'label_noise_in_label')
+    version = "3"  # adds label_noise_in_label
     Params = LabelIssueParams
     requires = ("sklearn",)
     needs_embeddings = True
@@ -142,7 +145,14 @@ class LabelIssueScorer(Scorer):
             small = ", ".join(names[k] for k in res.protected_classes)
             ctx.notes.append(f"label_issues: too few examples to flag any in class(es) {small} "
                              f"(min_examples_per_class={p.min_examples_per_class})")
+        # per given label: the estimated share of its records whose true label is another, p(y* != i | ỹ = i)
+        joint = np.asarray(res.noise.joint, dtype=np.float64)
+        rows = joint.sum(axis=1)
+        in_label = np.divide(rows - np.diag(joint), rows, out=np.zeros(m), where=rows > 0)
+        noise_in_label = np.full(n, np.nan)
+        noise_in_label[lab] = in_label[y[lab]]
         return pd.DataFrame({"label_issue_score": score, "is_label_issue": flagged,
                              "suggested_label": pd.Series(suggested, dtype=object),
                              # the pool-level estimate on every row, so exclusion rules can depend on it
-                             "label_noise_rate": np.full(n, float(res.noise.noise_rate))})
+                             "label_noise_rate": np.full(n, float(res.noise.noise_rate)),
+                             "label_noise_in_label": noise_in_label})
