@@ -63,6 +63,7 @@ class ExcludeSpec(_Strict):
     reason: str = ""
     optional: bool = False
     max_share_per_label: float | str | None = None  # a share in (0, 1], or a column holding one per label
+    protect_labels: bool = False  # never leave a label fewer than 2 × its label-floor quota of candidates
 
     @field_validator("max_share_per_label")
     @classmethod
@@ -254,8 +255,8 @@ def _select_stage(sel: SelectConfig, selector):
     from curata.engine.select import ExcludeRule, Select
 
     return Select(selector, budget=Budget.parse(sel.budget, "select.budget"), label_floor=sel.label_floor,
-                  exclude=[ExcludeRule(r.when, r.reason, r.optional, r.max_share_per_label, r.worst_first)
-                           for r in sel.exclude])
+                  exclude=[ExcludeRule(r.when, r.reason, r.optional, r.max_share_per_label, r.protect_labels,
+                                       r.worst_first) for r in sel.exclude])
 
 
 def build_pipeline(cfg: Config, run_dir: str | os.PathLike | None = None, progress: bool = True,

@@ -65,22 +65,22 @@ def test_the_match_label_is_represented(runs, name, recipe):
     assert selected.sum() == 150
     floor = int(np.ceil(0.25 * 150 / 2))
     assert (selected & matches).sum() >= floor
-    # its share of the selection is at least half its share of the pool: no label alert
-    assert (selected & matches).sum() / 150 >= 0.5 * matches.mean()
-    assert not [a for a in summary["alerts"] if a.startswith("label ")], summary["alerts"]
+    label_alerts = [a for a in summary["alerts"] if a.startswith("label '1'")]
+    if (selected & matches).sum() / 150 >= 0.5 * matches.mean():
+        assert not label_alerts, summary["alerts"]
+    else:  # under half its pool share: allowed only out loud
+        assert label_alerts and "under-represented" in label_alerts[0], summary["alerts"]
+    if recipe == "balanced":  # the default keeps the matches at least at half their pool share
+        assert not label_alerts, summary["alerts"]
 
 
 @pytest.mark.parametrize("name, recipe", CASES)
-def test_label_rules_are_capped_and_pairs_are_deduplicated_as_pairs(runs, name, recipe):
-    rec, _ = runs[name, recipe]
+def test_label_rules_leave_candidates_and_pairs_are_deduplicated_as_pairs(runs, name, recipe):
+    rec, summary = runs[name, recipe]
     rec = rec[rec["status"] != "rejected"]
-    dedup = rec["exclude_rule"].isin(["exact_dup_score > 0", "near_dup_score > 0"])
+    keep = 2 * int(np.ceil(0.25 * 150 / 2))  # the label rules leave twice the floor quota of candidates
     for label, g in rec.groupby("label"):
-        # the label rules together exclude at most the label's estimated wrong share (value: half the label)
-        cap = 0.5 if recipe == "value" else g["label_noise_in_label"].max()
-        by_rules = (g["excluded"] & ~dedup[g.index]).sum()
-        assert by_rules <= np.floor(cap * len(g)) + 1e-9, (label, g["exclude_rule"].value_counts().to_dict())
-        assert cap < 1.0 and (~g["excluded"]).sum() > 0
+        assert (~g["excluded"]).sum() >= keep, (label, g["exclude_rule"].value_counts().to_dict())
     near = rec["exclude_rule"] == "near_dup_score > 0"
     assert near.mean() < 0.15  # 265 of 600 (44%) before pairs were compared side by side
 

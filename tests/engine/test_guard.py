@@ -180,3 +180,25 @@ def test_the_cap_can_be_each_labels_estimated_noise_and_is_shared_by_the_capped_
     assert (rule == "b").sum() == 0  # rule a used the labels' whole budget
     assert (rule == "dup_score > 0").sum() == 3
     assert any("at most noise_in = 60% of the label" in n for n in notes)
+
+
+def test_protecting_rules_leave_every_label_twice_its_floor_of_candidates():
+    """A proxy that never predicts the rare label would exclude all of it; the protected rule keeps 2 × floor."""
+    labels = ["no"] * 90 + ["yes"] * 10
+    margin = np.r_[np.ones(90), -np.arange(1, 11, dtype=float)]  # every 'yes' disagrees with the proxy
+    pool = labelled_pool(labels, margin_score=margin)
+    rule = ExcludeRule("margin_score < 0", "proxy disagrees", protect_labels=True, worst_first="-margin")
+    notes: list[str] = []
+    cols, _ = Select(TopKSelector(by="margin"), budget=20, exclude=[rule]).run(pool, RunContext(progress=False),
+                                                                               notes)
+    yes = np.array(labels) == "yes"
+    floor = int(np.ceil(0.25 * 20 / 2))
+    assert (~cols["excluded"][yes]).sum() == 2 * floor
+    assert cols["excluded"][yes].tolist() == [False] * 6 + [True] * 4  # the least negative margins stay
+    assert cols["selected"][yes].sum() == floor
+    assert any("would leave label 'yes' fewer than 6 candidates" in n for n in notes)
+    # without protection the label is emptied, and the alert says so
+    alerts: list[str] = []
+    cols, _ = Select(TopKSelector(by="margin"), budget=20, exclude=[ExcludeRule("margin_score < 0")]).run(
+        pool, RunContext(progress=False), [], alerts)
+    assert cols["selected"][yes].sum() == 0 and any(a.startswith("label 'yes': 0 of its 10") for a in alerts)

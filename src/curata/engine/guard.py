@@ -6,6 +6,9 @@ Two mechanisms and one check, used by the select step (``curata.engine.select``)
   label's records (the most clearly excluded first), so a rule that judges records against the majority
   (a proxy model that never predicts the rare class, say) cannot empty a label. The default recipe caps its
   label rules at confident learning's estimate of the label's wrong share (``label_noise_in_label``).
+* ``protect_labels`` — rules marked ``protect_labels`` (the default recipes' label rules) never leave a label
+  fewer than ``PROTECT`` × its floor quota of candidates: the floor below can then be met from records the
+  rules let through, and a rule cannot silently empty a label.
 * ``cut_with_floor`` — when the selector's priority order is cut to the budget, every label with candidates
   keeps at least ``⌈floor · B / K⌉`` selected records (B the budget in records, K the labels with
   candidates; ``floor = 0.25`` gives a quarter of an equal share), taking that label's next records in the
@@ -26,6 +29,8 @@ import pandas as pd
 
 #: a group is under-represented when its selected share is below UNDER × its pool share
 UNDER = 0.5
+#: label rules with ``protect_labels`` leave every label at least PROTECT × its floor quota of candidates
+PROTECT = 2
 #: smallest expected count (pool share × budget) for the under-representation alert
 MIN_EXPECTED = 2.0
 #: clusters at least this share of the pool must not be left empty (budgets of MIN_CLUSTER_BUDGET or more)
@@ -68,6 +73,27 @@ def cap_per_label(hit: np.ndarray, eligible: np.ndarray, codes: np.ndarray, shar
         out[keep] = True
         capped[code] = (len(rows), allowed, int(size))
     return out, capped
+
+
+def protect_labels(hit: np.ndarray, eligible: np.ndarray, codes: np.ndarray, keep: int,
+                   severity: np.ndarray | None) -> tuple[np.ndarray, dict[int, tuple[int, int, int]]]:
+    """``hit`` limited so that every label keeps at least ``keep`` candidates (rows eligible and not hit);
+    the rows spared are the least severe. Returns the mask and, per protected label code, (would newly exclude,
+    spared, label size)."""
+    out = hit.copy()
+    info: dict[int, tuple[int, int, int]] = {}
+    for code in np.unique(codes[codes >= 0]):
+        label = codes == code
+        rows = np.flatnonzero(hit & eligible & label)
+        left = int((eligible & label).sum()) - len(rows)
+        short = min(len(rows), keep - left)
+        if short <= 0:
+            continue
+        sev = np.zeros(len(rows)) if severity is None else np.nan_to_num(severity[rows], nan=np.inf)
+        spare = rows[np.lexsort((rows, sev))[:short]]  # least clearly excluded first
+        out[spare] = False
+        info[int(code)] = (len(rows), int(short), int(label.sum()))
+    return out, info
 
 
 def floor_quota(n_target: int, n_labels: int, floor: float) -> int:

@@ -32,7 +32,11 @@ class ExcludeRule:
     #: wrong labels in the record's label), read per label. Records beyond the cap stay candidates; the most
     #: clearly excluded (``worst_first``) go first
     max_share_per_label: float | str | None = None
-    #: an expression (weighted z-scores, as in ``by``): higher = more clearly excluded; used by the cap
+    #: the protecting rules together never leave a label fewer candidates than ``PROTECT`` × its label-floor
+    #: quota (at least one): enough for the floor to be met from records the rules let through. The records
+    #: kept back are the least clearly excluded (``worst_first``)
+    protect_labels: bool = False
+    #: an expression (weighted z-scores, as in ``by``): higher = more clearly excluded; used by caps
     worst_first: str | None = None
 
     def columns(self) -> set[str]:
@@ -85,7 +89,7 @@ class Select:
 
     def fingerprint(self) -> str:
         blob = json.dumps({"sel": self.selector.fingerprint(), "budget": [self.budget.kind, self.budget.value],
-                           "exclude": [(r.when, r.reason, r.max_share_per_label, r.worst_first)
+                           "exclude": [(r.when, r.reason, r.max_share_per_label, r.worst_first, r.protect_labels)
                                        for r in self.exclude],
                            "tok": self.token_column, "floor": self.label_floor, "v": 2})
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -107,8 +111,21 @@ class Select:
                                   f"pipeline writes", producer_fix(missing[0]))
         self.selector.check(columns, has_labels)
 
+    def _protected_minimum(self, df: pd.DataFrame) -> int:
+        """Candidates every label keeps under the protecting rules: ``PROTECT`` × the label-floor quota."""
+        from curata.engine.guard import PROTECT, floor_quota, label_codes
+
+        codes, values = label_codes(df)
+        if self.budget.kind == "tokens":
+            t = df[self.token_column].to_numpy(dtype=float) if self.token_column in df.columns else np.ones(len(df))
+            b = int(np.ceil(self.budget.value / max(1.0, float(np.nanmean(t)) if len(t) else 1.0)))
+        else:
+            b = self.budget.max_records(len(df), key="select.budget")
+        return max(1, PROTECT * floor_quota(min(b, len(df)), len(values), self.label_floor))
+
     def apply_exclusions(self, df: pd.DataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(excluded mask, reason per row or None, the rule that excluded it or None)."""
+        keep = self._protected_minimum(df) if any(r.protect_labels for r in self.exclude) else 0
         excluded = np.zeros(len(df), dtype=bool)
         by_capped = np.zeros(len(df), dtype=bool)  # what the capped rules have excluded so far: one budget
         reasons = np.full(len(df), None, dtype=object)
@@ -130,6 +147,8 @@ class Select:
             if rule.max_share_per_label is not None:
                 hit = self._cap(df, rule, i, hit, ~excluded, by_capped, notes)
                 by_capped |= hit & ~excluded
+            if rule.protect_labels:
+                hit = self._protect(df, rule, i, hit, ~excluded, keep, notes)
             new = hit & ~excluded
             for r in np.flatnonzero(new):
                 reasons[r] = rule.reason_for(df.iloc[r])
@@ -165,6 +184,27 @@ class Select:
                          f"{values[code]!r}; the label rules may exclude at most {what} of the label: removed "
                          f"{allowed}{order}, the other {would - allowed} stay candidates")
         return capped
+
+    @staticmethod
+    def _protect(df: pd.DataFrame, rule: ExcludeRule, i: int, hit: np.ndarray, eligible: np.ndarray, keep: int,
+                 notes: list[str]) -> np.ndarray:
+        from curata.engine.guard import label_codes, protect_labels
+        from curata.selectors.expr import Expression
+
+        codes, values = label_codes(df)
+        if not values:
+            return hit
+        severity = None
+        if rule.worst_first:
+            severity = Expression.parse(rule.worst_first, f"select.exclude[{i}].worst_first").evaluate(
+                df, np.arange(len(df)))
+        out, info = protect_labels(hit, eligible, codes, keep, severity)
+        for code, (would, spared, size) in info.items():
+            order = f" (the least clearly excluded by {rule.worst_first})" if rule.worst_first else ""
+            notes.append(f"exclude rule {rule.when!r} would leave label {values[code]!r} fewer than {keep} "
+                         f"candidates (it would remove {would} of the {size}); {spared} of them stay "
+                         f"candidates{order}")
+        return out
 
     def run(self, pool, ctx, notes: list[str], alerts: list[str] | None = None
             ) -> tuple[pd.DataFrame, SelectorResult]:
