@@ -24,9 +24,12 @@ def hand_pool(make_pool, column="my_probs", extra_rows=()):
 
 def test_columns_from_a_probability_column(make_pool, ctx):
     out = LabelIssueScorer(probs="my_probs").score(hand_pool(make_pool), ctx)
-    assert list(out.columns) == ["label_issue_score", "is_label_issue", "suggested_label", "label_noise_rate"]
+    assert list(out.columns) == ["label_issue_score", "is_label_issue", "suggested_label", "label_noise_rate",
+                                 "label_noise_in_label"]
     assert np.flatnonzero(out["is_label_issue"]).tolist() == [3]
     assert out["label_noise_rate"].tolist() == pytest.approx([0.1] * 10)  # 1 estimated error in 10
+    # the one estimated error is given the first label: 1 of its 4 records (joint row [0.3, 0.1, 0] → 0.25)
+    assert out["label_noise_in_label"].tolist() == pytest.approx([0.25 if y == 0 else 0.0 for y in Y])
     assert out["label_issue_score"].tolist() == pytest.approx(P[np.arange(10), Y])  # self-confidence
     assert out["suggested_label"].tolist() == [None, None, None, "bee"] + [None] * 6
     assert ctx.notes == ["label_issues: 1 of 10 records flagged (10.0%), estimated noise 10.0%"]
