@@ -61,8 +61,8 @@ TODAY = "sqrt"  # the recipe's selector before this probe
 ADAPTIVE = ("noise_adaptive", "sqrt", "prop_floor+conf", 0.2)  # (name, below the noise threshold, at or above it, threshold)
 SUITES = {"text": ("sst2", "trec6", "mr", "sms"), "pairs": ("amazon_google", "dblp_acm")}
 HALVES = ("dev", "test", "all")
-CONDITIONS = {"recipe": "as in the balanced recipe (each label rule capped at half a label)",
-              "uncapped": "the recipe's rules without the per-label cap (arm `recipe` stays the recipe)"}
+CONDITIONS = {"recipe": "as in the balanced recipe",
+              "uncapped": "the recipe's rules without any max_share_per_label cap (arm `recipe` stays the recipe)"}
 NOTES = "<!-- notes: hand-written, kept by re-runs -->"
 
 
