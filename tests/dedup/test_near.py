@@ -81,3 +81,52 @@ def test_pairs_are_compared_as_pairs(make_pool, ctx):
     assert loose.score(pool, ctx)["near_dup_of"].tolist()[1:3] == [None, None]
     pool.task = "text"
     assert loose.score(pool, ctx)["near_dup_of"].tolist()[1:3] == ["r0", "r0"]
+
+
+def _copies(seed=0, groups=4, per=5, singles=30, dim=24, noise=0.03):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(groups, dim))
+    x = [b + noise * rng.normal(size=(per, dim)) for b in base] + [rng.normal(size=(singles, dim))]
+    return np.vstack(x), np.repeat(np.arange(groups), per)
+
+
+def test_semdedup_finds_the_groups_and_keeps_one_of_each(make_pool, ctx):
+    x, group = _copies()
+    pool = make_pool(embeddings=x)
+    out = NearDuplicateScorer(method="semdedup", clusters=6).score(pool, ctx)
+    dup = out["near_dup_score"].to_numpy() > 0
+    n_grouped = len(group)
+    assert dup[n_grouped:].sum() == 0  # the unrelated singles are all kept
+    for g in range(4):
+        members = np.flatnonzero(group == g)
+        assert dup[members].sum() == len(members) - 1  # one kept per group
+        kept = members[~dup[members]][0]
+        assert set(out["near_dup_of"][members[dup[members]]]) == {f"r{kept}"}
+    assert (out["near_dup_score"][dup] >= 0.95).all()
+
+
+def test_semdedup_does_not_depend_on_the_input_order(make_pool, ctx):
+    x, _ = _copies(seed=1)
+    ids = [f"r{i}" for i in range(len(x))]
+    first = NearDuplicateScorer(method="semdedup", clusters=6).score(make_pool(embeddings=x), ctx)
+    perm = np.random.default_rng(5).permutation(len(x))
+    pool = make_pool(embeddings=x[perm])
+    pool.df["id"] = [ids[i] for i in perm]
+    second = NearDuplicateScorer(method="semdedup", clusters=6).score(pool, ctx)
+    kept_first = {ids[i] for i in np.flatnonzero(first["near_dup_score"].to_numpy() == 0)}
+    kept_second = set(pool.df["id"][second["near_dup_score"].to_numpy() == 0])
+    assert kept_first == kept_second
+
+
+def test_semdedup_compares_pairs_as_pairs_and_semantic_dup_is_the_same_scorer(make_pool, ctx):
+    from curata.embed.base import normalise
+    from curata.engine import registry
+
+    assert registry.get("scorer", "semantic_dup") is NearDuplicateScorer
+    rng = np.random.default_rng(3)
+    a, b, c = normalise(rng.normal(size=(3, 16)))
+    left, right = np.array([a, a, b]), np.array([b, c, a])  # r1 shares one side with r0; r2 is r0 swapped
+    pool = make_pool(embeddings=normalise(left + right))
+    pool.task, pool.sides = "pair", (normalise(left), normalise(right))
+    out = NearDuplicateScorer(method="semdedup", clusters=1).score(pool, ctx)
+    assert out["near_dup_of"].tolist().count(None) == 2 and out["near_dup_of"][1] is None

@@ -1,4 +1,5 @@
-"""Near-duplicate grouping by embedding cosine: greedy in pool order, each group keeps its first record.
+"""Near-duplicate grouping by embedding cosine — the one semantic dedup (``near_dup``, also named
+``semantic_dup``): greedy over nearest neighbours in pool order, or SemDeDup inside k-means clusters.
 
 Record pairs are compared as pairs: two pairs are near-duplicates only when their left records *and* their
 right records are (either side order), not when the summed pair vectors are close — in entity matching the
@@ -6,6 +7,8 @@ same product recurs in many candidate pairs, and pairs that share one side are n
 """
 
 from __future__ import annotations
+
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -17,10 +20,16 @@ from curata.scorers._knn import shared_self_knn
 
 class NearDuplicateParams(Params):
     threshold: float = Field(0.95, ge=-1.0, le=1.0)
-    k: int = Field(20, ge=1)  # candidate neighbours per record
+    #: knn: each record against its k nearest earlier records, greedy in pool order (the kept record is the
+    #: first); semdedup: SemDeDup — k-means clusters, every pair inside a cluster, the kept record of a group is
+    #: the one farthest from its centroid (the least prototypical), independent of the input order
+    method: Literal["knn", "semdedup"] = "knn"
+    k: int = Field(20, ge=1)  # knn: candidate neighbours per record
+    clusters: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # semdedup: k-means k (auto: n/50, ≤ 4096)
+    dense_max: int = Field(4000, ge=2)  # semdedup: larger clusters compare record by record (no dense matrix)
     exact_max: int = Field(50_000, ge=1)
     nprobe: int = Field(16, ge=1)
-    seed: int | None = None  # None: the run's seed (IVF training sample)
+    seed: int | None = None  # None: the run's seed (IVF training sample, k-means)
 
 
 def pair_similarity(sides: tuple[np.ndarray, np.ndarray], i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -51,6 +60,13 @@ class NearDuplicateScorer(Scorer):
     needs_embeddings = True
 
     def score(self, pool, ctx) -> pd.DataFrame:
+        if self.params.method == "semdedup":
+            from curata.dedup.semdedup import semdedup
+            rep, score = semdedup(pool, self.params, ctx)
+            of = np.full(len(pool), None, dtype=object)
+            dup = rep >= 0
+            of[dup] = pool.ids.to_numpy(dtype=object)[rep[dup]]
+            return pd.DataFrame({"near_dup_score": score, "near_dup_of": pd.Series(of, dtype=object)})
         p = self.params
         n = len(pool)
         seed = ctx.seed if p.seed is None else p.seed

@@ -26,6 +26,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "instructmining": "curata.scorers.instructmining:InstructMiningScorer",
         "exact_dup": "curata.dedup.exact:ExactDuplicateScorer",
         "near_dup": "curata.dedup.near:NearDuplicateScorer",
+        "semantic_dup": "curata.dedup.near:NearDuplicateScorer",  # the same scorer: one semantic dedup
         "kmeans": "curata.cluster.kmeans:KMeansClusterer",
     },
     "selector": {
