@@ -15,6 +15,7 @@ The same input and pipeline resume. A directory that holds other files and no ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -122,3 +123,38 @@ def check_inputs(root: Path, inputs: dict) -> None:
         what = _differs(ident["inputs"], inputs)
         raise CurataError(f"{root}: the run's input changed since it was made ({what}: the file's content or "
                           "field mapping differs) — run `curata select` again (with --force) to redo it")
+
+
+def _h(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def input_key(data, which: str) -> str | None:
+    """What an input is, by content: a file's fingerprint (hash + format + field mapping), or a hash of the
+    records given in memory."""
+    import pandas as pd
+
+    from curata.engine.read import Read
+    from curata.pool import Pool
+
+    if data is None:
+        return None
+    if isinstance(data, (str, Path)):
+        data = Read(data)
+    if isinstance(data, Read):
+        return data.fingerprint()
+    if isinstance(data, Pool):
+        return _h(which, pd.util.hash_pandas_object(data.df.drop(columns=["raw"]), index=False)
+                  .to_numpy().tobytes().hex())
+    if isinstance(data, pd.DataFrame):
+        data = data.to_dict(orient="records")
+    return _h(which, json.dumps(list(data), sort_keys=True, default=str))
+
+
+def pipeline_key(embedder, scorers, select, unlabelled, seed: int) -> str:
+    """Every stage's fingerprint and the seed: the settings a run directory's results were made with."""
+    def part(scorers, select):
+        return [[s.fingerprint(), bool(getattr(s, "optional", False))] for s in scorers] + \
+            [select.fingerprint() if select else None]
+    return _h(json.dumps({"embedder": embedder.fingerprint() if embedder else None, "main": part(scorers, select),
+                          "unlabelled": part(*unlabelled) if unlabelled else None, "seed": seed}))

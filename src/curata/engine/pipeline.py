@@ -101,34 +101,14 @@ class Pipeline:
                                   "use Read, an embedder, scorers and Select")
         return reader, embedder, scorers, select
 
-    # identity -------------------------------------------------------------------------------------------
-    @staticmethod
-    def _input_key(data, which: str) -> str | None:
-        if data is None:
-            return None
-        if isinstance(data, (str, Path)):
-            data = Read(data)
-        if isinstance(data, Read):
-            return data.fingerprint()
-        if isinstance(data, Pool):
-            return _h(which, pd.util.hash_pandas_object(data.df.drop(columns=["raw"]), index=False)
-                      .to_numpy().tobytes().hex())
-        if isinstance(data, pd.DataFrame):
-            data = data.to_dict(orient="records")
-        return _h(which, json.dumps(list(data), sort_keys=True, default=str))
-
     def identity(self, data=None, target=None) -> tuple[dict, str]:
         """({pool, target} input keys, pipeline key): what a run directory belongs to (see ``ownership``)."""
-        inputs = {"pool": self._input_key(data if data is not None else self.reader, "pool"),
-                  "target": self._input_key(target if target is not None else self.target, "target")}
+        from curata.engine.ownership import input_key, pipeline_key
 
-        def part(scorers, select):
-            return [[s.fingerprint(), bool(getattr(s, "optional", False))] for s in scorers] + \
-                [select.fingerprint() if select else None]
-        alt = part(*self.unlabelled[:2]) if self.unlabelled else None
-        blob = json.dumps({"embedder": self.embedder.fingerprint() if self.embedder else None,
-                           "main": part(self.scorers, self.select), "unlabelled": alt, "seed": self.seed})
-        return inputs, _h(blob)
+        inputs = {"pool": input_key(data if data is not None else self.reader, "pool"),
+                  "target": input_key(target if target is not None else self.target, "target")}
+        return inputs, pipeline_key(self.embedder, self.scorers, self.select,
+                                    self.unlabelled[:2] if self.unlabelled else None, self.seed)
 
     # ---------------------------------------------------------------------------------------------------
     def _needs_embeddings(self) -> bool:
